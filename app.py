@@ -1,7 +1,10 @@
 """Finetune Lab: the frame and the router. Every screen lives in pages/."""
 import streamlit as st
 
+from ui.auth import gate
+
 st.set_page_config(page_title="Finetune Lab", page_icon="🧪", layout="wide")
+gate()
 
 pages = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),

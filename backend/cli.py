@@ -58,6 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """--executor and the Slurm resources, for every command that launches a job."""
+    g = parser.add_argument_group("where the job runs")
+    g.add_argument("--executor", choices=["local", "slurm"], default="local",
+                   help="this machine's queue (default) or a Slurm cluster (sbatch)")
+    g.add_argument("--partition", help="slurm: partition")
+    g.add_argument("--slurm-gpus", type=int, help="slurm: GPUs (--gres=gpu:N)")
+    g.add_argument("--cpus", type=int, default=2, help="slurm: CPUs per task (default 2)")
+    g.add_argument("--mem", default="8G", help="slurm: memory, e.g. 32G (default 8G)")
+    g.add_argument("--time", default="04:00:00", help="slurm: time limit, e.g. 1-00:00:00 (default 04:00:00)")
+    g.add_argument("--account", help="slurm: account")
+    g.add_argument("--qos", help="slurm: quality of service")
+    g.add_argument("--sbatch-option", action="append", default=[], metavar="OPT",
+                   help="slurm: a further sbatch option, e.g. --constraint=a100 (repeatable)")
+
+
+def slurm_options_from(args: argparse.Namespace):
+    """SlurmOptions from the flags of add_executor_options, or None for the local queue."""
+    if getattr(args, "executor", "local") != "slurm":
+        return None
+    from backend.jobs.slurm import SlurmOptions
+
+    return SlurmOptions(partition=args.partition, gpus=args.slurm_gpus, cpus=args.cpus, mem=args.mem, time=args.time,
+                        account=args.account, qos=args.qos, extra=tuple(args.sbatch_option))
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
 

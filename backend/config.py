@@ -16,8 +16,3 @@ def state_path(*parts: str) -> Path:
     path = state_dir().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def current_user() -> str:
-    """The acting user; the dashboard and tests may set FTLAB_USER, otherwise the OS user."""
-    return os.environ.get("FTLAB_USER") or os.environ.get("USER") or "local"

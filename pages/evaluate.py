@@ -10,6 +10,7 @@ from backend.traces import records
 from backend.traces.teachers import Teacher
 from ui.common import attempt, pick_version
 from ui.evaluation_views import cell_examples, comparison_table, confusion_chart, show_examples
+from ui.executor import executor_picker
 from ui.jobs import live_job
 
 LABEL_KEYS = {"guard": "prompt_harm_label", "orgaccess": "expected_response"}
@@ -48,8 +49,9 @@ with new_tab:
         request["max_new_tokens"] = int(a.number_input("Max new tokens", 1, 8192, 512, key="evaluate_max_tokens"))
         request["limit"] = int(b.number_input("Only the first N rows (0 = all)", 0, 10_000_000, 0, key="evaluate_limit")) or None
         request["temperature"] = float(c.number_input("Temperature", 0.0, 2.0, 0.0, key="evaluate_temperature"))
-        if st.button("Start evaluation", type="primary", key="evaluate_start"):
-            job = attempt(launch_evaluation, EvalRequest(**request))
+        placement = executor_picker("evaluate")
+        if st.button("Start evaluation", type="primary", key="evaluate_start", disabled=placement is False):
+            job = attempt(launch_evaluation, EvalRequest(**request), slurm_options=placement)
             if job:
                 st.session_state["evaluate_job"] = job.id
         if st.session_state.get("evaluate_job"):

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from backend import user_secrets
 from backend.jobs import manager
 from backend.recipes import RECIPES
 from backend.traces import records
@@ -13,6 +14,7 @@ from backend.traces.teachers import Teacher, mask_key, resolve_api_key
 from backend.traces.templates import build_items, list_templates, save_template, template_hash
 from backend.recipes.base import TraceTemplate
 from ui.common import attempt, pick_version
+from ui.executor import executor_picker
 from ui.jobs import job_controls, live_job
 
 st.title("🧠 Traces")
@@ -41,7 +43,18 @@ with setup:
         custom = left.text_input("Other model name (vLLM / Ollama / llama.cpp)", key="traces_custom_model")
         base_url = right.text_input("Base URL (empty = OpenAI)", key="traces_base_url")
         key_env = right.text_input("API key variable", "OPENAI_API_KEY", key="traces_key_env",
-                                   help="read from the environment or .streamlit/secrets.toml; never stored")
+                                   help="your saved key, else the environment or .streamlit/secrets.toml")
+        with right.expander("Your API keys (only you can use them)"):
+            new_key = st.text_input(f"Save a key as {key_env}", type="password", key="traces_new_key",
+                                    help="kept in your own key store under the state dir: never in the DB, a spec, "
+                                         "a log or an artifact, and no other user's jobs can read it")
+            if st.button("Save key", key="traces_save_key", disabled=not new_key):
+                if attempt(user_secrets.save_secret, key_env, new_key) is None:
+                    st.success(f"Saved as {key_env}.")
+            for name in user_secrets.secret_names():
+                if st.button(f"Forget {name}", key=f"traces_forget_{name}"):
+                    user_secrets.delete_secret(name)
+                    st.rerun()
         probe = Teacher(model="probe", base_url=base_url or None, api_key_env=key_env)
         right.caption(f"Key: {mask_key(resolve_api_key(probe))}")
         names = models + ([custom] if custom else [])
@@ -118,12 +131,13 @@ with run_tab:
         budget = a.number_input("Budget cap (USD, 0 = none)", 0.0, 100_000.0, 5.0, key="traces_budget")
         max_rejects = b.number_input("Retries when the label disagrees", 0, 10, 2, key="traces_rejects")
         out = c.text_input("Output dataset", f"{dv.dataset}-traces", key="traces_out")
-        if st.button("Start trace job", type="primary", key="traces_start"):
+        placement = executor_picker("traces")
+        if st.button("Start trace job", type="primary", key="traces_start", disabled=placement is False):
             job = attempt(launch_traces, TraceRequest(
                 dataset=dv.ref, teacher=teacher, template=chosen, include_gold=include_gold, split=split,
                 limit=limit, budget_usd=budget or None, max_rejects=int(max_rejects),
                 batch=bool(st.session_state.get("traces_batch")), out=out),
-                estimate_usd=st.session_state.get("traces_estimates", {}).get(teacher.label))
+                estimate_usd=st.session_state.get("traces_estimates", {}).get(teacher.label), slurm_options=placement)
             if job:
                 st.session_state["traces_job"] = job.id
     trace_jobs = [j.id for j in manager.list_jobs(kind="traces")]

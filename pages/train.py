@@ -10,6 +10,7 @@ from backend.training.launch import launch_training
 from backend.training.memory import estimate_memory
 from backend.training.spec import PRESETS, TrainSpec
 from ui.common import attempt, pick_version
+from ui.executor import executor_picker
 from ui.train_form import spec_form
 
 st.title("🏋️ Train")
@@ -42,8 +43,9 @@ if estimate:
     for suggestion in estimate.suggestions:
         st.markdown(f"- {suggestion}")
 
-if st.button("Launch training", type="primary", key="train_launch"):
-    job = attempt(launch_training, spec)
+placement = executor_picker("train")
+if st.button("Launch training", type="primary", key="train_launch", disabled=placement is False):
+    job = attempt(launch_training, spec, slurm_options=placement)
     if job:
         st.session_state["train_job"] = job.id
         st.success(f"Started {job.id}.")
@@ -53,7 +55,8 @@ st.subheader("Queue")
 jobs = [j for j in manager.list_jobs(kind="train")]
 if jobs:
     st.dataframe(pd.DataFrame([{"job": j.id, "status": j.status, "title": j.title, "owner": j.owner,
-                                "step": (j.progress or {}).get("done"), "of": (j.progress or {}).get("total"),
+                                "runs on": f"slurm {j.slurm_job_id}" if j.executor == "slurm" else "local",
+                                "waiting for": j.wait_reason or "", "step": (j.progress or {}).get("done"), "of": (j.progress or {}).get("total"),
                                 "GPUs": j.gpu_ids or "-", "created": j.created_at} for j in jobs]),
                  hide_index=True, width="stretch")
 else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from backend.jobs import manager
+from backend.users import may_change
 from ui.common import attempt
 
 TICK_SECONDS = 2
@@ -12,8 +13,11 @@ TICK_SECONDS = 2
 def _progress_view(job) -> None:
     p = job.progress or {}
     total, done = p.get("total") or 0, p.get("done") or 0
-    st.markdown(f"**{job.title or job.kind}** · `{job.id}` · **{job.status}**"
+    where = f"Slurm job {job.slurm_job_id}" if job.executor == "slurm" else (job.host or "this machine")
+    st.markdown(f"**{job.title or job.kind}** · `{job.id}` · **{job.status}** · {job.owner} · {where}"
                 + (f" · {job.error}" if job.error else ""))
+    if job.status == "queued" and job.wait_reason:
+        st.caption(f"Waiting: {job.wait_reason}")
     if total:
         st.progress(min(1.0, done / total), f"{done:,} / {total:,}")
     metrics = {k: p[k] for k in ("accepted", "rejected", "failed", "cache_hits") if k in p}
@@ -50,17 +54,22 @@ def job_controls(job_id: str, key: str) -> None:
     job = attempt(manager.get, job_id)
     if job is None:
         return
+    mine = may_change(job.owner)
+    if not mine:
+        st.caption(f"This job belongs to {job.owner}: only they or an admin can cancel, resume or delete it.")
     cols = st.columns(4)
-    if cols[0].button("Cancel", key=f"{key}_cancel", disabled=job.status not in ("queued", "starting", "running")):
+    if cols[0].button("Cancel", key=f"{key}_cancel",
+                      disabled=not mine or job.status not in ("queued", "starting", "running")):
         attempt(manager.cancel, job_id)
         st.rerun()
-    if cols[1].button("Resume", key=f"{key}_resume", disabled=job.status not in ("cancelled", "failed", "lost")):
+    if cols[1].button("Resume", key=f"{key}_resume",
+                      disabled=not mine or job.status not in ("cancelled", "failed", "lost")):
         attempt(manager.resume, job_id)
         st.rerun()
     if cols[2].button("Retry as new job", key=f"{key}_retry", disabled=job.status in ("queued", "starting", "running")):
         new = attempt(manager.retry, job_id)
         if new:
             st.success(f"Started {new.id}")
-    if cols[3].button("Delete", key=f"{key}_delete", disabled=job.status in ("queued", "starting", "running")):
+    if cols[3].button("Delete", key=f"{key}_delete", disabled=not mine or job.status in ("queued", "starting", "running")):
         if attempt(manager.delete, job_id) is None:
             st.rerun()

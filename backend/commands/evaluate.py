@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import add_json_flag, emit, emit_job
+from backend.cli import add_executor_options, add_json_flag, slurm_options_from, emit, emit_job
 
 
 def cmd_predictions(args):
@@ -39,7 +39,8 @@ def cmd_run(args):
     job = launch_evaluation(EvalRequest(
         dataset=args.dataset, split=args.split, train_job=args.run, checkpoint=args.checkpoint,
         base_model=args.base_model, adapter=args.adapter, teacher=teacher, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, batch_size=args.batch_size, limit=args.limit, budget_usd=args.budget_usd))
+        temperature=args.temperature, batch_size=args.batch_size, limit=args.limit, budget_usd=args.budget_usd),
+        slurm_options=slurm_options_from(args))
     return emit_job(args, job)
 
 
@@ -96,6 +97,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int)
     p.add_argument("--budget-usd", type=float)
     p.add_argument("--wait", action="store_true")
+    add_executor_options(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_run)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import add_json_flag, emit
+from backend.cli import add_executor_options, add_json_flag, emit, slurm_options_from
 from backend.retrieval.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 
 
@@ -12,7 +12,7 @@ def cmd_build(args):
     from backend.retrieval.build import launch_index_build
 
     job = launch_index_build(args.dataset, model=args.model, chunk_size=args.chunk_size, overlap=args.overlap,
-                             kind=args.kind, name=args.name)
+                             kind=args.kind, name=args.name, slurm_options=slurm_options_from(args))
     name = spec(job.id)["name"]
     if not args.wait:
         emit(args, {"index": name, "job_id": job.id, "status": job.status},
@@ -82,6 +82,7 @@ def register(groups: argparse._SubParsersAction) -> None:
                                                                    "for corpora past ~1M chunks")
     p.add_argument("--name", help="index name (default: <dataset>-<model>-<chunk size>)")
     p.add_argument("--wait", action="store_true", help="wait for the job and print the index it built")
+    add_executor_options(p)
 
     def search_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--k", type=int, default=8, help="documents to return (default 8)")

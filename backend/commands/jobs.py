@@ -9,15 +9,18 @@ from backend.cli import add_json_flag, emit
 def _line(job) -> str:
     p = job.progress or {}
     counts = f"{p.get('done', '-')}/{p.get('total', '-')}" if p else ""
-    return f"{job.id:44} {job.kind:10} {job.status:10} {job.owner:10} {counts}"
+    where = f"slurm:{job.slurm_job_id}" if job.executor == "slurm" else "local"
+    return f"{job.id:44} {job.kind:10} {job.status:10} {job.owner:16} {where:14} {counts}"
 
 
 def cmd_list(args):
     from backend.jobs.manager import list_jobs
 
-    jobs = list_jobs(status=args.status, kind=args.kind)
+    from backend.users import current_user
+
+    jobs = list_jobs(status=args.status, kind=args.kind, owner=current_user() if args.mine else args.owner)
     emit(args, {"jobs": [j.to_json() for j in jobs]},
-         lambda: "\n".join([f"{'ID':44} {'KIND':10} {'STATUS':10} {'OWNER':10} PROGRESS"] + [_line(j) for j in jobs]))
+         lambda: "\n".join([f"{'ID':44} {'KIND':10} {'STATUS':10} {'OWNER':16} {'EXECUTOR':14} PROGRESS"] + [_line(j) for j in jobs]))
 
 
 def cmd_show(args):
@@ -26,7 +29,8 @@ def cmd_show(args):
     reconcile()
     job = get(args.job_id)
     payload = {**job.to_json(), **(job.progress or {})}
-    emit(args, payload, lambda: "\n".join([_line(job), f"dir: {job.job_dir}", f"error: {job.error or '-'}", "",
+    emit(args, payload, lambda: "\n".join([_line(job), f"dir: {job.job_dir}", f"error: {job.error or '-'}",
+                                           f"waiting: {job.wait_reason or '-'}", "",
                                            log_tail(job.id, 4000)]))
 
 
@@ -49,6 +53,15 @@ def cmd_wait(args):
     return 0 if job.status == "succeeded" else 1
 
 
+def cmd_queue(args):
+    from backend.jobs.manager import queue_summary
+
+    summary = queue_summary()
+    emit(args, summary, lambda: "\n".join(
+        [f"{u['owner']:16} running {u['running']}  queued {u['queued']}  GPUs {u['gpus']}" for u in summary["users"]]
+        + [f"per-user limits: {summary['limits'] or 'none'}; queue slots: {summary['slots']}"]))
+
+
 def cmd_log(args):
     from backend.jobs.manager import log_tail
 
@@ -63,8 +76,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="jobs, newest first")
     p.add_argument("--status", help="only this status (queued, running, succeeded, failed, cancelled, lost)")
     p.add_argument("--kind", help="only this kind")
+    p.add_argument("--owner", help="only this person's jobs (everyone's by default)")
+    p.add_argument("--mine", action="store_true", help="only the jobs of the acting user (FTLAB_USER)")
     add_json_flag(p)
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("queue", help="per person: running and queued jobs, GPUs held, and the limits in force")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_queue)
 
     for name, (func, help) in {
         "show": (cmd_show, "a job's status, progress and the end of its log"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import add_json_flag, emit, emit_job
+from backend.cli import add_executor_options, add_json_flag, slurm_options_from, emit, emit_job
 
 
 def _line(m: dict) -> str:
@@ -21,7 +21,8 @@ def cmd_list(args):
 def cmd_export(args):
     from backend.models.export import ExportRequest, launch_export
 
-    job = launch_export(ExportRequest(model_id=args.model_id, formats=args.formats, hub_repo=args.hub_repo))
+    job = launch_export(ExportRequest(model_id=args.model_id, formats=args.formats, hub_repo=args.hub_repo),
+                        slurm_options=slurm_options_from(args))
     return emit_job(args, job)
 
 
@@ -48,6 +49,7 @@ def register(groups: argparse._SubParsersAction) -> None:
                    help="what to write (default: merged gguf-q8_0 modelfile card)")
     p.add_argument("--hub-repo", help="hub: repository to push to (needs HF_TOKEN and network)")
     p.add_argument("--wait", action="store_true", help="wait for the export job to finish")
+    add_executor_options(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_export)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import add_json_flag, emit, emit_job
+from backend.cli import add_executor_options, add_json_flag, slurm_options_from, emit, emit_job
 
 
 def _teachers(args):
@@ -48,7 +48,7 @@ def cmd_run(args):
                            max_rejects=args.max_rejects, batch=args.batch, batch_poll_s=args.batch_poll, out=args.out)
     estimate = estimate_cost(args.dataset, [teacher], template=args.template, include_gold=not args.no_gold,
                              split=args.split, limit=args.limit, batch=args.batch)[0]
-    job = launch_traces(request, estimate_usd=estimate.usd)
+    job = launch_traces(request, estimate_usd=estimate.usd, slurm_options=slurm_options_from(args))
     def when_done(done) -> dict:
         led = ledger(done.id)
         return {**{k: led[k] for k in ("done", "failed", "rejected", "accepted", "input_tokens", "output_tokens", "usd",
@@ -129,6 +129,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-poll", type=float, default=30.0, help="seconds between batch status checks")
     p.add_argument("--out", help="output dataset name (default DATASET-traces)")
     p.add_argument("--wait", action="store_true", help="wait for the job and print its result")
+    add_executor_options(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_run)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import add_json_flag, emit, emit_job
+from backend.cli import add_executor_options, add_json_flag, emit, emit_job, slurm_options_from
 from backend.errors import LabError
 
 
@@ -40,7 +40,7 @@ def cmd_launch(args):
     from backend.training.launch import launch_training
 
     spec = _spec(args)
-    job = launch_training(spec)
+    job = launch_training(spec, slurm_options=slurm_options_from(args))
     return emit_job(args, job, {"command": spec.cli_command(args.preset)}, lambda done: {
         key: (done.result or {}).get(key) for key in ("steps", "final_loss", "eval_loss", "adapter", "merged", "engine")})
 
@@ -66,4 +66,5 @@ def register(groups: argparse._SubParsersAction) -> None:
     p = sub.add_parser("launch", help="start a training job")
     _spec_options(p)
     p.add_argument("--wait", action="store_true", help="wait for the job and print its result")
+    add_executor_options(p)
     p.set_defaults(func=cmd_launch)

@@ -24,7 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backend.config import current_user, state_path
+from backend.config import state_path
+from backend.users import current_user, require_owner
 from backend.errors import LabError, NotFound
 from backend.storage.db import connect, now_iso, transaction
 
@@ -274,8 +275,11 @@ def list_datasets() -> list[dict]:
 
 
 def delete_dataset(name: str) -> int:
-    """Remove a dataset and all its versions; returns how many versions were removed."""
+    """Remove a dataset and all its versions (its owner or an admin only); returns how many versions went."""
     resolve(name)
+    with connect() as db:
+        owner = next(iter(db.query("SELECT owner FROM datasets WHERE name = ?", [name])), {}).get("owner")
+    require_owner(owner, f"dataset {name}", "delete")
     with connect() as db, transaction(db):
         n = db.conn.execute("DELETE FROM dataset_versions WHERE dataset = ?", (name,)).rowcount
         db.conn.execute("DELETE FROM datasets WHERE name = ?", (name,))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backend.config import current_user
+from backend.users import current_user
 from backend.data.store import DatasetVersion, load_frame, resolve
 from backend.errors import LabError
 from backend.evaluation.scoring import score
@@ -135,7 +135,7 @@ def prompt_messages(recipe, row: dict) -> list[dict]:
     return [m for m in messages if m["role"] != "assistant"]
 
 
-def launch_evaluation(request: EvalRequest):
+def launch_evaluation(request: EvalRequest, slurm_options=None):
     from backend.jobs.manager import submit
 
     version = resolve(request.dataset)
@@ -147,9 +147,15 @@ def launch_evaluation(request: EvalRequest):
     resource = "api" if request.teacher else "gpu"
     from backend.jobs.gpus import gpu_inventory
 
-    gpus = 1 if (not request.teacher and gpu_inventory()) else 0
+    if request.teacher:
+        gpus = 0
+    elif slurm_options:
+        gpus = 1 if slurm_options.gpus is None else slurm_options.gpus
+    else:
+        gpus = 1 if gpu_inventory() else 0
     return submit("eval", spec, title=f"eval {models[0].label}{' (+%d)' % (len(models) - 1) if len(models) > 1 else ''} "
-                                      f"on {version.ref}", gpus=gpus, resource=resource if gpus or request.teacher else "cpu")
+                                      f"on {version.ref}", gpus=gpus, resource=resource if gpus or request.teacher else "cpu",
+                  slurm_options=slurm_options)
 
 
 def _generate_local(ctx: JobContext, model: ModelRef, conversations: list[list[dict]]) -> list[str]:

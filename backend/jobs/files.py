@@ -13,6 +13,7 @@ STDOUT = "stdout.log"
 PROGRESS = "progress.jsonl"
 METRICS = "metrics.jsonl"
 ARTIFACTS = "artifacts"
+CANCEL_REQUEST = "cancel.request"  # left by cancel() for a job process that is still starting
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

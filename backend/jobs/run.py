@@ -17,9 +17,10 @@ from pathlib import Path
 import psutil
 
 from backend.jobs.context import JobContext
-from backend.jobs.files import SPEC, STATUS, read_json, write_json_atomic
+from backend.jobs.files import CANCEL_REQUEST, SPEC, STATUS, read_json, write_json_atomic
 from backend.jobs.kinds import get_kind, resolve_target
 from backend.storage.db import connect, now_iso, transaction
+from backend.users import set_current_user
 
 
 def _set_row(job_id: str, **fields) -> None:
@@ -38,7 +39,8 @@ def main(job_dir: str) -> int:
         resolve_target(get_kind(spec["kind"]))(ctx)
         return 0
     with connect() as db:
-        row = next(iter(db.query("SELECT attempts FROM jobs WHERE id = ?", [job_id])), {"attempts": 1})
+        row = next(iter(db.query("SELECT attempts, owner FROM jobs WHERE id = ?", [job_id])), {"attempts": 1})
+    set_current_user(row.get("owner"))  # the job acts for its owner: their keys, their name on what it makes
     ctx = JobContext(job_id=job_id, job_dir=path, spec=spec, attempt=row["attempts"])
     signal.signal(signal.SIGTERM, lambda *_: ctx.cancel_event.set())
     signal.signal(signal.SIGINT, lambda *_: ctx.cancel_event.set())
@@ -47,6 +49,10 @@ def main(job_dir: str) -> int:
     write_json_atomic(path / STATUS, {"status": "running", "pid": os.getpid(), "started_at": started})
     _set_row(job_id, status="running", pid=os.getpid(), pid_started=psutil.Process().create_time(),
              host=socket.gethostname(), started_at=started)
+    request = path / CANCEL_REQUEST
+    if request.exists():  # cancelled while this process was starting, before SIGTERM could be handled
+        request.unlink(missing_ok=True)
+        ctx.cancel_event.set()
     ctx.log(f"job {job_id} ({spec['kind']}) attempt {ctx.attempt} started")
     status, error, result = "succeeded", None, None
     try:

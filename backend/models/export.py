@@ -55,7 +55,7 @@ def hub_ready(repo: str | None) -> str:
     return token
 
 
-def launch_export(request: ExportRequest):
+def launch_export(request: ExportRequest, slurm_options=None):
     from backend.jobs.manager import submit
 
     _validate(request)
@@ -68,7 +68,8 @@ def launch_export(request: ExportRequest):
         if not os.environ.get("HF_TOKEN"):
             raise LabError("hub export needs a Hugging Face token in the HF_TOKEN environment variable")
     spec = {**request.to_json(), "train_job": model["job_id"]}
-    return submit("export", spec, title=f"export {request.model_id} ({', '.join(request.formats)})")
+    return submit("export", spec, title=f"export {request.model_id} ({', '.join(request.formats)})",
+                  slurm_options=slurm_options)
 
 
 def _merged(ctx: JobContext, model: dict, info: dict, exports: Path) -> tuple[str, Path]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from backend.errors import LabError, NotFound
 from backend.jobs.files import read_json, write_json_atomic
+from backend.users import require_owner
 
 EXPORTS = "exports"
 LINEAGE = "lineage.json"
@@ -150,6 +151,7 @@ def delete_model(model_id: str, force: bool = False) -> list[str]:
 
     job_id, _ = _split_id(model_id)
     job = get(job_id)
+    require_owner(job.owner, f"model {model_id}", "delete")
     models = {m["id"]: m for m in _run_models(job)}
     if model_id not in models:
         raise NotFound(f"no model {model_id!r}; that run has {', '.join(models) or 'no models'}")

@@ -120,7 +120,8 @@ def run_index_job(ctx: JobContext) -> dict:
 
 
 def launch_index_build(dataset: str, model: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                       overlap: int = DEFAULT_OVERLAP, kind: str = "flat", name: str | None = None) -> JobInfo:
+                       overlap: int = DEFAULT_OVERLAP, kind: str = "flat", name: str | None = None,
+                       slurm_options=None) -> JobInfo:
     """Queue an index build for a raft dataset (pinned to its current version); the job id and index name."""
     version = corpus_version(dataset)
     validate_chunking(chunk_size, overlap, load_tokenizer(model)[1])  # also fails early on a missing model
@@ -129,4 +130,4 @@ def launch_index_build(dataset: str, model: str | None = None, chunk_size: int =
     name = validate_index_name(name or default_index_name(version.dataset, model, chunk_size))
     spec = {"dataset": version.ref, "name": name, "model": model, "chunk_size": chunk_size, "overlap": overlap,
             "index_kind": kind}  # "kind" is the job kind
-    return submit("index", spec, title=f"index {name} from {version.ref}")
+    return submit("index", spec, title=f"index {name} from {version.ref}", slurm_options=slurm_options)

@@ -150,3 +150,13 @@ MIGRATIONS.append(
         ],
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0006_job_executors",
+        [
+            "ALTER TABLE jobs ADD COLUMN slurm_job_id TEXT",
+            "ALTER TABLE jobs ADD COLUMN wait_reason TEXT",
+        ],
+    )
+)

@@ -48,7 +48,7 @@ class TraceRequest:
     out: str | None = field(default=None, metadata={"help": "output dataset name (default: DATASET-traces)"})
 
 
-def launch_traces(request: TraceRequest, estimate_usd: float | None = None):
+def launch_traces(request: TraceRequest, estimate_usd: float | None = None, slurm_options=None):
     """Validate the request, render its items once (errors surface now, not in the job), submit the job."""
     from backend.jobs.manager import submit
 
@@ -62,7 +62,7 @@ def launch_traces(request: TraceRequest, estimate_usd: float | None = None):
     spec = {**asdict(request), "dataset": version.ref, "teacher": request.teacher.to_json(),
             "template": template_to_json(template), "out": request.out or f"{version.dataset}-traces",
             "items": len(items), "estimate_usd": estimate_usd}
-    return submit("traces", spec, title=f"traces {version.ref} via {request.teacher.label}")
+    return submit("traces", spec, title=f"traces {version.ref} via {request.teacher.label}", slurm_options=slurm_options)
 
 
 def agreement(labels: dict, gold: dict, template: TraceTemplate) -> bool | None:

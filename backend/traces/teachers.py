@@ -1,8 +1,9 @@
 """Teachers: any OpenAI-compatible chat endpoint, or a Transformers model on this machine.
 
 A teacher's config names the environment variable that holds its key, never the key: specs, the
-DB and logs only ever see the variable's name. The key is read from the environment, or from
-`.streamlit/secrets.toml` (a top-level entry with the same name).
+DB and logs only ever see the variable's name. The key is the acting user's own saved key (see
+backend/user_secrets.py), else the environment, else `.streamlit/secrets.toml` (a top-level entry with
+the same name).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from backend.errors import LabError
 from backend.traces.prices import Price, price_for
+from backend.user_secrets import get_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAI_URL = "https://api.openai.com/v1"
@@ -71,10 +73,10 @@ def secrets_path() -> Path:
 
 
 def resolve_api_key(teacher: Teacher) -> str | None:
-    """The key from the environment, else secrets.toml; None when neither has it."""
+    """The acting user's own saved key, else the environment, else secrets.toml; None when none has it."""
     if teacher.provider == "local":
         return None
-    value = os.environ.get(teacher.api_key_env)
+    value = get_secret(teacher.api_key_env) or os.environ.get(teacher.api_key_env)
     if value:
         return value
     path = secrets_path()
@@ -95,7 +97,8 @@ def require_api_key(teacher: Teacher) -> str:
         return key
     if teacher.base_url:  # self-hosted servers often need no key; the client still wants a string
         return "not-needed"
-    raise LabError(f"no API key: set the environment variable {teacher.api_key_env} or add it to {secrets_path()}")
+    raise LabError(f"no API key: save yours on the Traces page, set the environment variable {teacher.api_key_env} "
+                   f"or add it to {secrets_path()}")
 
 
 def mask_key(key: str | None) -> str:

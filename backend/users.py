@@ -1,0 +1,59 @@
+"""Who is acting, who is an admin, and who may touch what.
+
+The dashboard sets the acting user per browser session (`acting_as`, a context variable, so two people
+on one server never see each other's name); the CLI and job processes take FTLAB_USER, else the OS user.
+Admins are named in FTLAB_ADMINS (comma separated). Everyone can see everything; only the owner or an
+admin may change or remove what someone made.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from typing import Iterator
+
+from backend.errors import LabError
+
+_acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("ftlab_user", default=None)
+
+
+class PermissionDenied(LabError):
+    pass
+
+
+def current_user() -> str:
+    return _acting.get() or os.environ.get("FTLAB_USER") or os.environ.get("USER") or "local"
+
+
+def set_current_user(user: str | None) -> None:
+    """For the dashboard's script thread: every rerun sets who is logged in on that session."""
+    _acting.set(user or None)
+
+
+@contextlib.contextmanager
+def acting_as(user: str) -> Iterator[str]:
+    token = _acting.set(user)
+    try:
+        yield user
+    finally:
+        _acting.reset(token)
+
+
+def admins() -> set[str]:
+    return {name.strip() for name in os.environ.get("FTLAB_ADMINS", "").split(",") if name.strip()}
+
+
+def is_admin(user: str | None = None) -> bool:
+    return (user or current_user()) in admins()
+
+
+def may_change(owner: str | None, user: str | None = None) -> bool:
+    user = user or current_user()
+    return owner in (None, user) or is_admin(user)
+
+
+def require_owner(owner: str | None, what: str, action: str) -> None:
+    """Raise unless the acting user owns `what` or is an admin."""
+    user = current_user()
+    if not may_change(owner, user):
+        raise PermissionDenied(f"{user} cannot {action} {what}: it belongs to {owner} (only its owner or an admin can)")
