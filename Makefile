@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup browser demo bench clean
+.PHONY: run test setup browser slurm demo bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,13 +18,17 @@ setup: $(STAMP)
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# Debian's Slurm and munge for the real single-node cluster tests (tests/slurm_support.py starts the daemons).
+slurm:
+	@command -v sbatch >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmctld slurmd slurm-client munge >/dev/null; }
+
 demo: $(STAMP)
 	$(BIN)/python -m backend data demo
 
 run: $(STAMP) demo
 	$(BIN)/streamlit run app.py
 
-test: $(STAMP) browser
+test: $(STAMP) browser slurm
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
