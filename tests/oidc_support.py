@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlencode
 
 import yaml
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, stop_process
 
 EMAIL_DOMAIN = "lab.test"
 LOGIN_BUTTON = "Log in"
@@ -120,14 +120,6 @@ def _wait_http(url: str, proc: subprocess.Popen, log_path: Path, what: str, time
         time.sleep(0.2)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @contextlib.contextmanager
@@ -158,7 +150,7 @@ def oidc_provider(base_dir: Path, users: dict[str, str], redirect_uri: str, *, c
                                client_secret=client_secret, redirect_uri=redirect_uri, port=port,
                                users=dict(users), config_dir=config_dir, log_path=log_path)
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _toml_str(value: str) -> str:
@@ -209,7 +201,7 @@ def dashboard_with_auth(state_dir: Path, secrets_path: Path, env: dict | None = 
             _wait_http(f"{url}/_stcore/health", proc, log_path, "dashboard")
             yield url
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 @contextlib.contextmanager

@@ -71,7 +71,8 @@ from typing import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.browser_support import stop_process
+
 INSTALL_HINT = "make test installs them: apt-get install slurmctld slurmd slurm-client munge"
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo")
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -365,13 +366,7 @@ def slurm_cluster(base_dir: Path, timeout: float = START_TIMEOUT) -> Iterator[di
             _stop_jobs(bins, run_env, token)
         finally:
             for name, proc in reversed(procs):  # slurmd, slurmctld, munged
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(5)
+                stop_process(proc)
             # A slurmstepd (and its job) that outlived the cancel, or anything else forked off these daemons.
             _end_pids(_with_descendants([pid for pid, _ in _marked_pids(token)]), grace=2.0)
             _wait_no_slurm_zombies()

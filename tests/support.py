@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Iterator
 
 import pytest
@@ -18,6 +19,16 @@ def isolated_state(tmp_path_factory, name: str, **env: str) -> Iterator:
         for key, value in {"FTLAB_STATE": str(state), "FTLAB_USER": "tester", "FTLAB_GPUS": "", **env}.items():
             mp.setenv(key, value)
         yield state
+
+
+def wait_for(predicate, timeout: float = 30.0, poll: float = 0.1) -> bool:
+    """Poll until `predicate()` is true; AssertionError after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    raise AssertionError("condition not reached in time")
 
 
 def open_page(page: str, timeout: float = 120) -> AppTest:

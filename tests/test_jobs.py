@@ -1,7 +1,6 @@
 """The job system with real detached processes: run, cancel, kill -9, resume, queue slots."""
 import os
 import signal
-import time
 
 import psutil
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from backend.errors import LabError
 from backend.jobs import manager
 from backend.jobs.files import JsonlTail
+from tests.support import wait_for
 
 
 @pytest.fixture()
@@ -16,15 +16,6 @@ def jobs_env(state, monkeypatch):
     monkeypatch.setenv("FTLAB_JOB_PLUGINS", "tests.job_kinds")
     monkeypatch.setenv("FTLAB_SLOTS", "cpu=1")
     return state
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def test_job_runs_detached_and_succeeds(jobs_env):

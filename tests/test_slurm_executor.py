@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from backend.jobs.files import read_jsonl
 from backend.jobs.slurm import SlurmOptions
 from tests.browser_support import ROOT
 from tests.slurm_support import show_job, slurm_env, wait_job  # noqa: F401
-from tests.support import open_page
+from tests.support import open_page, wait_for
 
 SMALL = SlurmOptions(cpus=1, mem="1G", time="00:10:00")
 
@@ -34,15 +33,6 @@ def cli(*args):
     out = subprocess.run([sys.executable, "-m", "backend", *args, "--json"], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout, out.stderr
     return out.returncode, json.loads(out.stdout)
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
 
 
 def test_tiny_training_runs_on_slurm_with_live_metrics(cluster):

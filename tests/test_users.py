@@ -1,6 +1,5 @@
 """People on one server: ownership of jobs and datasets, admins, per-user limits with fair share, own API keys."""
 import stat
-import time
 
 import pytest
 
@@ -10,6 +9,7 @@ from backend.data.importers import import_dataset
 from backend.jobs import manager
 from backend.traces.teachers import Teacher, resolve_api_key
 from backend.users import PermissionDenied, acting_as, current_user, is_admin
+from tests.support import wait_for
 
 
 @pytest.fixture()
@@ -19,15 +19,6 @@ def lab(state, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("FTLAB_SECRETS", str(state.parent / "no-secrets.toml"))
     return state
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def test_acting_user_is_per_context_and_recorded_on_jobs(lab):
@@ -119,7 +110,8 @@ def test_per_user_job_limit_and_fair_share(lab, monkeypatch):
 
 
 def test_fair_share_orders_waiting_jobs_by_running_count(lab, monkeypatch):
-    """One slot: alice holds it and queued two more before bob queued one; bob's goes next."""
+    """One slot: alice holds it and queued two more before bob queued one; when hers ends, bob's goes next
+    (same running count, 0, but alice started a job within the hour)."""
     monkeypatch.setenv("FTLAB_SLOTS", "cpu=1")
     with acting_as("alice"):
         first = manager.submit("count", {"n": 2000, "delay": 0.02})

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
@@ -210,9 +211,14 @@ def _waiting_reason(row: dict, running: dict[str, int], limits: dict[str, int], 
     return None
 
 
+def _hour_ago() -> str:
+    return (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(timespec="seconds")
+
+
 def schedule() -> list[str]:
     """Start queued local jobs while their queue has free slots, their owner is under the per-user limits
-    and enough GPUs are free. Fair share: among waiting jobs, owners with fewer running jobs go first."""
+    and enough GPUs are free. Fair share: among waiting jobs, owners with fewer running jobs go first, then
+    those who started fewer jobs in the last hour, then first come, first served."""
     reconcile()
     started = []
     limits, caps = slots(), user_limits()
@@ -229,9 +235,11 @@ def schedule() -> list[str]:
             by_user[row["owner"]] = by_user.get(row["owner"], 0) + 1
             user_gpus[row["owner"]] = user_gpus.get(row["owner"], 0) + row["gpus"]
         free_gpus = [i for i in gpu_inventory() if i not in busy_gpus]
+        recent = {row["owner"]: row["n"] for row in db.query(
+            "SELECT owner, COUNT(*) AS n FROM jobs WHERE started_at >= ? GROUP BY owner", [_hour_ago()])}
         queued = list(db.query("SELECT * FROM jobs WHERE status = 'queued' AND executor = 'local'"))
         while queued:
-            queued.sort(key=lambda r: (by_user.get(r["owner"], 0), r["created_at"], r["id"]))
+            queued.sort(key=lambda r: (by_user.get(r["owner"], 0), recent.get(r["owner"], 0), r["created_at"], r["id"]))
             row = queued.pop(0)
             reason = _waiting_reason(row, running, limits, by_user, user_gpus, caps, len(free_gpus))
             if reason:
@@ -247,6 +255,7 @@ def schedule() -> list[str]:
                 (proc.pid, started_at, socket.gethostname(), ",".join(map(str, gpu_ids)) or None, row["id"]))
             running[row["resource"]] = running.get(row["resource"], 0) + 1
             by_user[row["owner"]] = by_user.get(row["owner"], 0) + 1
+            recent[row["owner"]] = recent.get(row["owner"], 0) + 1
             user_gpus[row["owner"]] = user_gpus.get(row["owner"], 0) + row["gpus"]
             started.append(row["id"])
     return started
