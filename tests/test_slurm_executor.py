@@ -60,7 +60,7 @@ def test_tiny_training_runs_on_slurm_with_live_metrics(cluster):
     assert f"job {job_id} succeeded" in manager.log_tail(job_id)
 
 
-def test_cancel_running_and_pending_slurm_jobs(cluster):
+def test_cancel_running_and_pending_slurm_jobs(cluster, monkeypatch):
     running = manager.submit("count", {"n": 3000, "delay": 0.02}, title="slurm count", slurm_options=SMALL)
     pending = manager.submit("count", {"n": 5}, slurm_options=SlurmOptions(cpus=1, mem="1G", time="00:10:00",
                                                                            extra=("--begin=now+1hour",)))
@@ -77,6 +77,11 @@ def test_cancel_running_and_pending_slurm_jobs(cluster):
     manager.cancel(pending.id)
     assert manager.wait(pending.id, timeout=30).status == "cancelled"
     assert wait_job(pending.slurm_job_id, cluster, {"CANCELLED"})["JobState"] == "CANCELLED"
+    # once the controller forgets a job, its state comes from the jobcomp log named in the cluster's config
+    monkeypatch.delenv("FTLAB_SLURM_JOBCOMP")
+    assert slurm.jobcomp_path() == Path(cluster["FTLAB_SLURM_JOBCOMP"])
+    wait_for(lambda: slurm.jobcomp_record(running.slurm_job_id) is not None)
+    assert slurm.state_name(slurm.jobcomp_record(pending.slurm_job_id)) == "CANCELLED"
 
 
 def test_state_recovered_by_a_fresh_process_after_the_runner_is_killed(cluster):
