@@ -9,7 +9,7 @@ from backend.jobs.kinds import JobKind, register_kind
 def count(ctx: JobContext) -> dict:
     n, delay = ctx.spec["n"], ctx.spec.get("delay", 0.05)
     mark = ctx.artifacts / "position.txt"
-    position = int(mark.read_text()) if mark.exists() else 0
+    position = int(mark.read_text() or 0) if mark.exists() else 0
     ctx.log(f"starting at {position}")
     if ctx.spec.get("report_env"):
         ctx.log(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}")
@@ -21,7 +21,8 @@ def count(ctx: JobContext) -> dict:
             raise ValueError(f"asked to fail at {position}")
         time.sleep(delay)
         position += 1
-        mark.write_text(str(position))
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 keeps the position
+            mark.write_text(str(position))
         ctx.progress(done=position, total=n)
     return {"position": position}
 

@@ -35,7 +35,7 @@ def open_page(page: str, timeout: float = 120) -> AppTest:
     """The app routed to one page, rendered once without an exception."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     at.run()
-    if page != "pages/home.py":
+    if page != "views/home.py":
         at.switch_page(page)
         at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -18,14 +18,14 @@ def address():
 
 def test_single_user_on_loopback_has_no_warning(state, address):
     address("127.0.0.1")
-    at = open_page("pages/home.py")
+    at = open_page("views/home.py")
     assert not at.warning
     assert any("Single-user mode: tester" in c.value for c in at.sidebar.caption)
 
 
 def test_exposed_without_login_warns(state, address):
     address("0.0.0.0")
-    at = open_page("pages/home.py")
+    at = open_page("views/home.py")
     assert any("listens on 0.0.0.0 with no login configured" in w.value for w in at.warning)
 
 

@@ -42,6 +42,10 @@ def test_two_users_each_see_and_control_only_their_jobs(state, tmp_path, monkeyp
         env = {"FTLAB_GPUS": "", "FTLAB_SLOTS": "cpu=2"}
         with dashboard_with_auth(state, secrets, env=env, port=port) as url, chromium_context() as new_page:
             alice, bob = new_page(), new_page()
+            # the very first request to this server is a deep link: it still meets the login gate
+            alice.goto(f"{url}/jobs?job=x")
+            expect(alice.get_by_role("button", name="Log in", exact=True)).to_be_visible()
+            expect(alice.get_by_role("heading", name="⚙️ Jobs")).to_have_count(0)
             login(alice, url, "alice", USERS["alice"])
             login(bob, url, "bob", USERS["bob"])
             alices_job = launch_training(alice, url)

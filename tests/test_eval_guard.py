@@ -128,3 +128,22 @@ def test_cli_weighted_average_over_benchmarks(tmp_path):
     result = json.loads(out.stdout)
     assert [r["f1"] for r in result["files"]] == pytest.approx(expected)
     assert result["weighted_f1"] == pytest.approx(sum(expected) / 2)
+
+
+def test_guard_score_carries_a_drawable_confusion_matrix():
+    """The Evaluate page draws metrics["confusion"] as labels x columns: guard stores that shape, like orgaccess."""
+    from backend.evaluation.scoring import _guard
+    from tests.trace_support import guard_trace
+
+    rows = [{"prompt_harm_label": g, "response_refusal_label": None, "response_harm_label": None}
+            for g in ("harmful", "harmful", "unharmful", "unharmful")]
+    from backend.recipes import get_recipe
+
+    outputs = [guard_trace(p, "refusal", "unharmful") for p in ("harmful", "unharmful", "unharmful", "unharmful")]
+    metrics = _guard(rows, [get_recipe("guard").parse_output(text) for text in outputs])
+    confusion = metrics["confusion"]
+    assert confusion["labels"][:2] == ["harmful", "unharmful"]
+    matrix = dict(zip(confusion["labels"], confusion["matrix"]))
+    assert matrix["harmful"][confusion["columns"].index("harmful")] == 1
+    assert matrix["harmful"][confusion["columns"].index("unharmful")] == 1
+    assert matrix["unharmful"][confusion["columns"].index("unharmful")] == 2

@@ -104,7 +104,7 @@ def test_evaluate_page_confusion_cell_lists_its_examples(trained):
                                                          max_new_tokens=64)).id, timeout=120)
     eval_id = job.result["best"]["id"]
     results, predictions = load_results(eval_id)
-    at = open_page("pages/evaluate.py")
+    at = open_page("views/evaluate.py")
     at.selectbox(key="evaluate_result").set_value(eval_id)
     at.run()
     assert not at.exception, [e.value for e in at.exception]

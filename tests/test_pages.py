@@ -5,18 +5,18 @@ from streamlit.testing.v1 import AppTest
 from backend.data.demo import create_demo_datasets
 from tests.support import open_page
 
-PAGES = ["pages/home.py", "pages/data.py", "pages/traces.py", "pages/jobs.py", "pages/train.py", "pages/monitor.py", "pages/evaluate.py", "pages/retrieval.py", "pages/playground.py", "pages/models.py"]
+PAGES = ["views/home.py", "views/data.py", "views/traces.py", "views/jobs.py", "views/train.py", "views/monitor.py", "views/evaluate.py", "views/retrieval.py", "views/playground.py", "views/models.py"]
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_pages_render_on_empty_lab(state, page):
     at = open_page(page)
-    if page == "pages/home.py":
+    if page == "views/home.py":
         assert any("Load demo data" in b.label for b in at.button)
 
 
 def test_home_offers_demo_and_loads_it(state):
-    at = open_page("pages/home.py")
+    at = open_page("views/home.py")
     next(b for b in at.button if b.label == "Load demo data").click()
     at.run()
     assert not at.exception
@@ -39,7 +39,7 @@ def kept_metric(at: AppTest) -> str:
 
 
 def test_saige_sliders_change_the_count(demo):
-    at = open_page("pages/data.py")
+    at = open_page("views/data.py")
     at.selectbox(key="data_curate_dataset").select("demo-saige")
     at.run()
     before = kept_metric(at)
@@ -53,7 +53,7 @@ def test_saige_sliders_change_the_count(demo):
 
 
 def test_split_and_export_from_the_page(demo):
-    at = open_page("pages/data.py")
+    at = open_page("views/data.py")
     at.selectbox(key="data_split_dataset").select("demo-orgaccess")
     at.run()
     at.selectbox(key="data_split_preset").select("orgaccess")

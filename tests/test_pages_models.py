@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
 
 
 def test_playground_streams_a_reply_and_ab(trained):
-    at = open_page("pages/playground.py")
+    at = open_page("views/playground.py")
     labels = at.selectbox(key="playground_a").options
     assert any(trained["job"] in label for label in labels)
     at.slider(key="playground_temperature").set_value(0.0)
@@ -35,7 +35,7 @@ def test_playground_streams_a_reply_and_ab(trained):
 
 
 def test_models_page_lists_and_exports(trained):
-    at = open_page("pages/models.py")
+    at = open_page("views/models.py")
     ids = at.selectbox(key="models_selected").options
     assert f"{trained['job']}/adapter" in ids
     at.selectbox(key="models_selected").set_value(f"{trained['job']}/adapter")

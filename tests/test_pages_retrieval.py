@@ -7,7 +7,7 @@ from tests.support import open_page
 
 def test_build_search_evaluate_and_raft_from_the_page(state):
     create_demo_datasets()
-    at = open_page("pages/retrieval.py")
+    at = open_page("views/retrieval.py")
     at.button(key="retrieval_build_go").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -19,7 +19,7 @@ def lab(state, monkeypatch):
 
 def test_estimate_start_and_browse(lab):
     with FakeOpenAI(responder=make_guard_responder(), api_key=KEY) as server:
-        at = open_page("pages/traces.py")
+        at = open_page("views/traces.py")
         at.multiselect(key="traces_models").set_value(["gpt-4o", "gpt-4o-mini"])
         at.text_input(key="traces_base_url").set_value(server.base_url)
         at.number_input(key="traces_limit").set_value(12)

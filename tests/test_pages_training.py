@@ -15,7 +15,7 @@ def lab(state, monkeypatch):
 
 
 def test_train_form_shows_command_and_memory_then_launches(lab):
-    at = open_page("pages/train.py")
+    at = open_page("views/train.py")
     at.selectbox(key="train_dataset").select("demo-orgaccess")
     at.number_input(key="train_tiny_max_steps").set_value(60)
     at.run()
@@ -29,7 +29,7 @@ def test_train_form_shows_command_and_memory_then_launches(lab):
     job = manager.get(job_id)
     assert job.kind == "train" and job.resource == "cpu"
 
-    monitor = open_page("pages/monitor.py")
+    monitor = open_page("views/monitor.py")
     deadline = time.time() + 120
     seen_steps = set()
     while time.time() < deadline and manager.get(job_id).status in ("queued", "starting", "running"):

@@ -100,7 +100,7 @@ def test_state_recovered_by_a_fresh_process_after_the_runner_is_killed(cluster):
 def test_jobs_page_shows_a_slurm_job_like_a_local_one(cluster):
     job = manager.submit("count", {"n": 3, "delay": 0.01}, title="slurm page job", slurm_options=SMALL)
     manager.wait(job.id, timeout=60)
-    at = open_page("pages/jobs.py")
+    at = open_page("views/jobs.py")
     text = " ".join(m.value for m in at.markdown)
     assert "slurm page job" in text and f"Slurm job {job.slurm_job_id}" in text and "succeeded" in text
 

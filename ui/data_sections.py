@@ -141,7 +141,7 @@ def curate(dv: DatasetVersion) -> None:
     st.metric("Rows kept", f"{len(kept):,} of {len(frame):,}")
     if saige is not None:
         _histograms(frame, kept, [("actual_harm", "Harm"), ("buddhist_weighted", "Weighted Buddhist score")])
-    out = st.text_input("Save as dataset", value=f"{dv.dataset}-filtered", key="data_filter_out")
+    out = st.text_input("Save as dataset", value=f"{dv.dataset}-filtered", key=f"data_filter_out_{dv.dataset}")
     if st.button("Save filtered dataset", type="primary", key="data_filter_save"):
         new = attempt(filter_rows, dv.ref, filters, out, saige=saige)
         if new:
@@ -169,13 +169,14 @@ def split(dv: DatasetVersion) -> None:
     default = columns.index(recipe.label_column) if recipe.label_column in columns else 0
     stratify = b.selectbox("Stratify by", columns, index=default, key="data_split_stratify")
     group_default = columns.index(recipe.group_column) if recipe.group_column in columns else 0
-    group = c.selectbox("Group by", columns, index=group_default if preset == "(none)" else 0, key="data_split_group")
+    group = c.selectbox("Group by", columns, index=group_default, key="data_split_group", disabled=preset != "(none)",
+                        help="a preset sets its own groups")
     seed = d.number_input("Seed", 0, 2**31 - 1, 0, key="data_split_seed")
     if st.button("Create split", type="primary", key="data_split_go"):
         new = attempt(splitting.split_dataset, dv.ref,
                       ratios=None if preset != "(none)" else attempt(splitting.parse_ratios, ratios),
                       stratify=None if stratify == "(none)" else stratify,
-                      group=None if group == "(none)" else group, seed=int(seed),
+                      group=None if group == "(none)" or preset != "(none)" else group, seed=int(seed),
                       preset=None if preset == "(none)" else preset)
         if new:
             st.success(f"Created {new.ref}: " + ", ".join(f"{k} {v:,}" for k, v in new.summary["splits"].items()))

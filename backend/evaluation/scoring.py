@@ -28,7 +28,7 @@ def _guard(rows: list[dict], parsed: list[dict]) -> dict:
                            for p, (g, pr) in sorted(by_policy.items())}
         all_gold = [g for g, _ in by_policy.values() for g in g]
         all_pred = [p for _, pr in by_policy.values() for p in pr]
-        out["confusion"] = classification_report(all_gold, all_pred, ["unsafe", "safe"])
+        out["confusion"] = classification_report(all_gold, all_pred, ["unsafe", "safe"])["confusion"]
         out["prompt_f1"] = sum(v["f1"] for v in out["policies"].values()) / max(1, len(out["policies"]))
         return out
     for task, (key, _, _) in guard_scoring.TASKS.items():
@@ -37,7 +37,8 @@ def _guard(rows: list[dict], parsed: list[dict]) -> dict:
             out["tasks"][task] = guard_scoring.score_task(gold, [p.get(key) for p in parsed], task)
     kept = [(row["prompt_harm_label"], p.get("prompt_harm_label")) for row, p in zip(rows, parsed)
             if row.get("prompt_harm_label")]
-    out["confusion"] = classification_report([g for g, _ in kept], [p for _, p in kept], ["harmful", "unharmful"])
+    report = classification_report([g for g, _ in kept], [p for _, p in kept], ["harmful", "unharmful"])
+    out["confusion"] = report["confusion"]
     out["prompt_f1"] = out["tasks"].get("prompt", {}).get("f1")
     return out
 

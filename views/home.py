@@ -69,4 +69,4 @@ steps = [
 ]
 for text, done in steps:
     st.markdown(f"{'✅' if done else '⬜'} {text}")
-st.page_link("pages/data.py", label="Open the Data page", icon="🗂️")
+st.page_link("views/data.py", label="Open the Data page", icon="🗂️")

@@ -49,7 +49,7 @@ if st.button("Launch training", type="primary", key="train_launch", disabled=pla
     if job:
         st.session_state["train_job"] = job.id
         st.success(f"Started {job.id}.")
-        st.page_link("pages/monitor.py", label="Watch it on the Monitor page", icon="📈")
+        st.page_link("views/monitor.py", label="Watch it on the Monitor page", icon="📈")
 
 st.subheader("Queue")
 jobs = [j for j in manager.list_jobs(kind="train")]

@@ -130,7 +130,7 @@ with run_tab:
         a, b, c = st.columns(3)
         budget = a.number_input("Budget cap (USD, 0 = none)", 0.0, 100_000.0, 5.0, key="traces_budget")
         max_rejects = b.number_input("Retries when the label disagrees", 0, 10, 2, key="traces_rejects")
-        out = c.text_input("Output dataset", f"{dv.dataset}-traces", key="traces_out")
+        out = c.text_input("Output dataset", f"{dv.dataset}-traces", key=f"traces_out_{dv.dataset}")
         placement = executor_picker("traces")
         if st.button("Start trace job", type="primary", key="traces_start", disabled=placement is False):
             job = attempt(launch_traces, TraceRequest(

@@ -99,11 +99,12 @@ with results_tab:
             label_key = LABEL_KEYS[recipe] if not metrics.get("policies") else "policy_label"
             normalise = st.toggle("Normalise rows", key="evaluate_normalise")
             clicked = confusion_chart(confusion, normalise, key=f"evaluate_confusion_{chosen}")
+            if clicked and clicked != st.session_state.get("evaluate_cell_clicked"):  # a new click moves both boxes
+                st.session_state["evaluate_cell_clicked"] = clicked
+                st.session_state["evaluate_cell_gold"], st.session_state["evaluate_cell_pred"] = clicked
             a, b = st.columns(2)
-            gold = a.selectbox("Gold", confusion["labels"], key="evaluate_cell_gold",
-                               index=confusion["labels"].index(clicked[0]) if clicked else 0)
-            predicted = b.selectbox("Predicted", confusion["columns"], key="evaluate_cell_pred",
-                                    index=confusion["columns"].index(clicked[1]) if clicked else 0)
+            gold = a.selectbox("Gold", confusion["labels"], key="evaluate_cell_gold")
+            predicted = b.selectbox("Predicted", confusion["columns"], key="evaluate_cell_pred")
             show_examples(cell_examples(predictions, label_key, gold, predicted), key="evaluate_examples")
         elif recipe == "raft":
             worst = sorted(predictions, key=lambda p: len(p["predict"] or ""))[:20]
