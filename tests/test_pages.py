@@ -62,3 +62,18 @@ def test_split_and_export_from_the_page(demo):
     at.run()
     assert not at.exception
     assert any("train" in s.value and "hard_test" in s.value for s in at.success)
+
+
+def test_text_length_filter_is_offered_and_filters(demo):
+    at = open_page("views/data.py")
+    at.selectbox(key="data_curate_dataset").select("demo-guard")
+    at.run()
+    before = int(kept_metric(at).split(" of ")[0].replace(",", ""))
+    assert "prompt_len" in at.selectbox(key="data_filter_column").options  # pandas 3 text columns are not object
+    at.selectbox(key="data_filter_column").select("prompt_len")
+    at.selectbox(key="data_filter_op").select(">=")
+    at.text_input(key="data_filter_value").input("80")
+    at.button(key="data_filter_add").click()
+    at.run()
+    assert not at.exception
+    assert int(kept_metric(at).split(" of ")[0].replace(",", "")) < before

@@ -112,8 +112,8 @@ def _saige_sliders() -> SaigeFilter:
 def _generic_filters(frame: pd.DataFrame) -> list:
     filters = st.session_state.setdefault("data_filters", [])
     a, b, c, d = st.columns([2, 1, 2, 1])
-    column = a.selectbox("Column", list(frame.columns) + [f"{c}_len" for c in frame.columns if frame[c].dtype == object],
-                         key="data_filter_column")
+    texts = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
+    column = a.selectbox("Column", list(frame.columns) + [f"{c}_len" for c in texts], key="data_filter_column")
     op = b.selectbox("Test", ["=", "!=", "in", ">=", "<=", "~"], key="data_filter_op",
                      help="~ means 'contains'; 'in' takes comma-separated values; COLUMN_len tests text length")
     value = c.text_input("Value", key="data_filter_value")
