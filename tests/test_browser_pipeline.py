@@ -7,9 +7,7 @@ Every step goes through the dashboard; the backend is only read, to check what t
 each step goes to the test's tmp dir, and to docs/screenshots/ too when FTLAB_SCREENSHOTS=1 (how the
 committed PNGs are made: FTLAB_SCREENSHOTS=1 python -m pytest -q tests/test_browser_pipeline.py).
 
-The recipe is OrgAccess rather than guard: a guard evaluation's Results tab raises KeyError 'labels'
-(scoring stores a whole classification report under metrics["confusion"]), so its confusion matrix can't
-be opened in the browser yet.
+The recipe is OrgAccess (seed 003's 3-class confusion matrix and per-difficulty splits).
 """
 from __future__ import annotations
 
@@ -260,9 +258,7 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
     open_tab(page, "Split")
     choose(page, "Dataset", f"{FILTERED} (orgaccess)")
     choose(page, "Preset", f"orgaccess: {SPLIT_PRESETS['orgaccess']}")
-    # The preset sets its own groups, but "Group by" keeps the difficulty it showed before and the split
-    # is refused unless a user clears it (see the report).
-    choose(page, "Group by", "(none)")
+    expect(field(page, "Group by")).to_be_disabled()  # the preset sets its own groups
     page.get_by_role("button", name="Create split").click()
     page.get_by_text(re.compile(rf"^Created {FILTERED}@2: train \d+, validation \d+, easy_test \d+")).wait_for()
     page.get_by_text(f"Split preview of {FILTERED}@2").wait_for()
@@ -289,8 +285,7 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
     # 5. traces: run gpt-4o-mini on every row, wait in the UI until the job succeeds, browse what it wrote
     open_tab(page, "Run")
     choose(page, "Teacher to run", f"{TEACHER} @ {server.base_url}")
-    # The default output name was filled in for the dataset first shown and kept (see the report).
-    type_into(page, "Output dataset", TRACED)
+    expect(field(page, "Output dataset")).to_have_value(TRACED)  # named after the dataset chosen
     page.get_by_role("button", name="Start trace job").click()
     wait_for_status(page, "succeeded", timeout=180_000)
     idle(page)
@@ -410,11 +405,8 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
         const selected = plot && plot.data[0].selectedpoints;
         return selected && selected.length === 1 && selected[0] === i; }""", arg=row * len(columns) + col)
     idle(page)
-    # The clicked cell should now fill Gold and Predicted, but those keyed selectboxes ignore their new
-    # index (see the report), so pick the same cell in them when they did not follow.
-    for label, value in (("Gold", gold), ("Predicted", predicted)):
-        if field(page, label).input_value() != value:
-            choose(page, label, value)
+    expect(field(page, "Gold")).to_have_value(gold)  # the click moved both boxes
+    expect(field(page, "Predicted")).to_have_value(predicted)
     page.get_by_text(f"{count} example(s)", exact=True).wait_for()
     examples = page.get_by_test_id("stExpander").filter(has_text=f"gold {{'expected_response': '{gold}'}}")
     expect(examples).to_have_count(count)
