@@ -367,9 +367,9 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
     # 8. evaluate: the run's final model on the test splits
     go(page, "Evaluate")
     choose(page, "Dataset", f"{TRACED} (orgaccess)")
-    # The only "Rows" choice: the trace version's summary lists no splits (see the report). Its meaning,
-    # every *test* split, is what we want.
+    # the default, every *test* split, is what we want; the traced version still lists its splits
     expect(field(page, "Rows")).to_have_value("(test splits, else all rows)")
+    assert set(store.resolve(TRACED).summary["splits"]) == {"train", "validation", "easy_test", "medium_test"}
     expect(page.get_by_role("radio", name="A training run")).to_be_checked()
     choose(page, "Run", train_job.id)
     expect(field(page, "Checkpoint")).to_have_value("final")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import openai
@@ -288,8 +289,11 @@ class TraceRun:
                 if table != "rows":
                     for batch in iter_batches(self.version, table):
                         writer.write(batch, table=table)
-            return writer.commit(summary={"traces": {k: led[k] for k in ("accepted", "rejected", "failed", "usd",
-                                                                         "agreement_rate")}})
+            summary = {"traces": {k: led[k] for k in ("accepted", "rejected", "failed", "usd", "agreement_rate")}}
+            splits = Counter(row["split"] for row in out_rows if row.get("split"))
+            if splits:  # the rows keep their split column; pages offer splits from the summary
+                summary["splits"] = dict(splits)
+            return writer.commit(summary=summary)
 
 
 def _retry_after(exc) -> float | None:
