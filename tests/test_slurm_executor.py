@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from backend.data.demo import create_demo_datasets
+from backend.errors import LabError
 from backend.jobs import manager, slurm
 from backend.jobs.files import read_jsonl
 from backend.jobs.slurm import SlurmOptions
@@ -74,6 +75,8 @@ def test_cancel_running_and_pending_slurm_jobs(cluster, monkeypatch):
     final = manager.wait(running.id, timeout=60)
     assert final.status == "cancelled"
     assert 10 <= final.result["position"] < 3000  # it saved where it was and ended cleanly
+    with pytest.raises(LabError, match="cancel it before deleting"):  # Slurm would still run it later
+        manager.delete(pending.id)
     manager.cancel(pending.id)
     assert manager.wait(pending.id, timeout=30).status == "cancelled"
     assert wait_job(pending.slurm_job_id, cluster, {"CANCELLED"})["JobState"] == "CANCELLED"

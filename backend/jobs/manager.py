@@ -468,7 +468,7 @@ def retry(job_id: str) -> JobInfo:
 def delete(job_id: str) -> None:
     job = get(job_id)
     require_owner(job.owner, f"job {job_id}", "delete")
-    if job.status in ACTIVE:
+    if job.status in ACTIVE or (job.executor == "slurm" and job.status == "queued"):  # Slurm would still run it
         raise LabError(f"job {job_id} is {job.status}; cancel it before deleting")
     _remove(job_id, job.job_dir)
 
