@@ -71,7 +71,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.browser_support import ROOT, stop_process  # noqa: F401  (ROOT: used by test_slurm_cluster)
+from tests.browser_support import stop_process
 
 INSTALL_HINT = "make test installs them: apt-get install slurmctld slurmd slurm-client munge"
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo")

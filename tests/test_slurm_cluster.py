@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import slurm_support
+from tests.browser_support import ROOT
 from tests.slurm_support import MARKER, parse_jobcomp, show_job, slurm_cluster, wait_job
 from tests.slurm_support import slurm_env  # noqa: F401  (the session's one cluster)
 
@@ -214,7 +215,7 @@ def test_killed_owner_leaves_daemons_dying_and_reap_ends_the_orphaned_job(tmp_pa
     base = tmp_path_factory.mktemp("k")
     owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
         import os, subprocess, sys, time
-        sys.path.insert(0, {str(slurm_support.ROOT)!r})
+        sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
         from tests.slurm_support import slurm_cluster, wait_job
         base = Path({str(base)!r})

@@ -17,7 +17,7 @@ if not jobs:
     st.stop()
 
 table = pd.DataFrame([{"id": j.id, "kind": j.kind, "status": j.status, "owner": j.owner, "title": j.title,
-                       "runs on": f"slurm {j.slurm_job_id}" if j.executor == "slurm" else "local",
+                       "runs on": j.runs_on,
                        "waiting for": j.wait_reason or "",
                        "done": (j.progress or {}).get("done"), "total": (j.progress or {}).get("total"),
                        "created": j.created_at, "ended": j.ended_at} for j in jobs])

@@ -55,7 +55,7 @@ st.subheader("Queue")
 jobs = [j for j in manager.list_jobs(kind="train")]
 if jobs:
     st.dataframe(pd.DataFrame([{"job": j.id, "status": j.status, "title": j.title, "owner": j.owner,
-                                "runs on": f"slurm {j.slurm_job_id}" if j.executor == "slurm" else "local",
+                                "runs on": j.runs_on,
                                 "waiting for": j.wait_reason or "", "step": (j.progress or {}).get("done"), "of": (j.progress or {}).get("total"),
                                 "GPUs": j.gpu_ids or "-", "created": j.created_at} for j in jobs]),
                  hide_index=True, width="stretch")

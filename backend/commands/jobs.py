@@ -9,8 +9,7 @@ from backend.cli import add_json_flag, emit
 def _line(job) -> str:
     p = job.progress or {}
     counts = f"{p.get('done', '-')}/{p.get('total', '-')}" if p else ""
-    where = f"slurm:{job.slurm_job_id}" if job.executor == "slurm" else "local"
-    return f"{job.id:44} {job.kind:10} {job.status:10} {job.owner:16} {where:14} {counts}"
+    return f"{job.id:44} {job.kind:10} {job.status:10} {job.owner:16} {job.runs_on:14} {counts}"
 
 
 def cmd_list(args):
@@ -54,8 +53,9 @@ def cmd_wait(args):
 
 
 def cmd_queue(args):
-    from backend.jobs.manager import queue_summary
+    from backend.jobs.manager import queue_summary, reconcile
 
+    reconcile()
     summary = queue_summary()
     emit(args, summary, lambda: "\n".join(
         [f"{u['owner']:16} running {u['running']}  queued {u['queued']}  GPUs {u['gpus']}" for u in summary["users"]]

@@ -66,6 +66,10 @@ class JobInfo:
     progress: dict | None = None
     result: dict | None = None
 
+    @property
+    def runs_on(self) -> str:
+        return f"slurm {self.slurm_job_id}" if self.executor == "slurm" else "local"
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -182,6 +186,7 @@ def runner_argv(job_dir: Path, gpus: int) -> list[str]:
 
 
 def _spawn(job_dir: Path, gpu_ids: list[int], gpus: int, owner: str) -> subprocess.Popen:
+    """The job process acts for `owner` (FTLAB_USER): their name on what it makes, their saved keys."""
     env = {**os.environ, **_job_env(owner)}
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
@@ -301,13 +306,10 @@ def _slurm_outcome(row: dict, record: dict | None) -> tuple[str, str] | None:
     state = slurm.state_name(record)
     if state not in slurm.FINAL_STATES:
         return None
-    final = slurm.FINAL_STATES[state]
     detail = f"Slurm job {row['slurm_job_id']} ended {state}"
     if record.get("ExitCode") not in (None, "0:0"):
         detail += f" (exit {record['ExitCode']})"
-    if state == "COMPLETED":  # the batch step exited 0 but our runner never wrote its ending
-        final = "lost"
-    return final, detail + " without recording a final status"
+    return slurm.FINAL_STATES[state], detail + " without recording a final status"
 
 
 def _reconcile_slurm() -> list[str]:
@@ -325,7 +327,7 @@ def _reconcile_slurm() -> list[str]:
             wait = f"Slurm: {state.lower()} ({reason})"
             if wait != row["wait_reason"]:
                 changes.append((row, "wait", wait))
-        elif state in ("RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING"):
+        elif state in slurm.RUNNING_STATES:
             if row["status"] == "queued":
                 changes.append((row, "starting", None))
         else:
@@ -388,8 +390,8 @@ def list_jobs(status: str | None = None, kind: str | None = None, owner: str | N
 
 
 def queue_summary() -> dict:
-    """Per person: running and queued jobs and GPUs held, with the per-user limits and queue slots in force."""
-    reconcile()
+    """Per person: running and queued jobs and GPUs held, with the per-user limits and queue slots in force
+    (as last reconciled: callers that have not just listed jobs call reconcile() first)."""
     with connect() as db:
         rows = list(db.query(
             "SELECT owner, SUM(status IN ('starting','running')) AS running, SUM(status = 'queued') AS queued, "

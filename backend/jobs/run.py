@@ -20,7 +20,6 @@ from backend.jobs.context import JobContext
 from backend.jobs.files import CANCEL_REQUEST, SPEC, STATUS, read_json, write_json_atomic
 from backend.jobs.kinds import get_kind, resolve_target
 from backend.storage.db import connect, now_iso, transaction
-from backend.users import set_current_user
 
 
 def _set_row(job_id: str, **fields) -> None:
@@ -39,8 +38,7 @@ def main(job_dir: str) -> int:
         resolve_target(get_kind(spec["kind"]))(ctx)
         return 0
     with connect() as db:
-        row = next(iter(db.query("SELECT attempts, owner FROM jobs WHERE id = ?", [job_id])), {"attempts": 1})
-    set_current_user(row.get("owner"))  # the job acts for its owner: their keys, their name on what it makes
+        row = next(iter(db.query("SELECT attempts FROM jobs WHERE id = ?", [job_id])), {"attempts": 1})
     ctx = JobContext(job_id=job_id, job_dir=path, spec=spec, attempt=row["attempts"])
     signal.signal(signal.SIGTERM, lambda *_: ctx.cancel_event.set())
     signal.signal(signal.SIGINT, lambda *_: ctx.cancel_event.set())

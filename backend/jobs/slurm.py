@@ -18,10 +18,12 @@ from pathlib import Path
 from backend.errors import LabError
 
 SCRIPT = "slurm.sbatch"
-# Slurm's own words for a job that has left the running states, and what they become here.
-FINAL_STATES = {"COMPLETED": "succeeded", "CANCELLED": "cancelled", "FAILED": "failed", "TIMEOUT": "failed",
+# Slurm's own words for a job that has left the running states, and what they become here when the runner
+# recorded no ending of its own (so a batch step that exited 0 without one is "lost", not a success).
+FINAL_STATES = {"COMPLETED": "lost", "CANCELLED": "cancelled", "FAILED": "failed", "TIMEOUT": "failed",
                 "OUT_OF_MEMORY": "failed", "NODE_FAIL": "lost", "BOOT_FAIL": "lost", "DEADLINE": "failed",
                 "PREEMPTED": "lost", "REVOKED": "lost", "SPECIAL_EXIT": "failed"}
+RUNNING_STATES = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING"}
 WAITING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
                   "SUSPENDED", "STOPPED"}
 
