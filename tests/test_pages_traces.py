@@ -41,3 +41,28 @@ def test_estimate_start_and_browse(lab):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["accepted"] == "12" and metrics["agreement"] == "100%"
     assert any("Answers:" in md.value for md in at.markdown)
+
+
+def test_own_key_saved_from_the_page_is_masked_and_only_yours(lab, monkeypatch):
+    from backend import user_secrets
+    from backend.users import acting_as
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("FTLAB_SECRETS", str(lab.parent / "none.toml"))
+    at = open_page("views/traces.py")
+    assert any(c.value == "Key: (none)" for c in at.caption)
+    at.text_input(key="traces_new_key").input("sk-mine-abcdefghij0123456789")
+    at.run()
+    at.button(key="traces_save_key").click()
+    at.run()
+    assert not at.exception
+    assert any(s.value == "Saved as OPENAI_API_KEY." for s in at.success)
+    at.run()
+    assert any(c.value == "Key: sk-…6789" for c in at.caption)  # shown masked, never whole
+    assert not any("sk-mine-abcdefghij0123456789" in m.value for m in [*at.markdown, *at.caption, *at.code])
+    assert user_secrets.secret_names() == ["OPENAI_API_KEY"]  # acting as the page's user, "tester"
+    with acting_as("someone-else"):
+        assert user_secrets.secret_names() == []
+    at.button(key="traces_forget_OPENAI_API_KEY").click()
+    at.run()
+    assert user_secrets.secret_names() == []

@@ -119,3 +119,23 @@ def test_sbatch_script_for_several_gpus_uses_torchrun_inside_the_allocation(tmp_
         SlurmOptions(mem="lots")
     with pytest.raises(Exception, match="characters Slurm names never have"):
         SlurmOptions(partition="gpu; rm -rf /")
+
+
+def test_train_page_launches_on_slurm(cluster):
+    create_demo_datasets()
+    at = open_page("views/train.py")
+    at.selectbox(key="train_dataset").select("demo-guard")
+    at.radio(key="train_executor").set_value("Slurm cluster")
+    at.run()
+    at.number_input(key="train_slurm_gpus").set_value(0)
+    at.text_input(key="train_mem").input("2G")
+    at.run()
+    at.button(key="train_launch").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = manager.get(at.session_state["train_job"])
+    assert job.executor == "slurm" and job.slurm_job_id and job.gpus == 0
+    script = (Path(job.job_dir) / slurm.SCRIPT).read_text()
+    assert "#SBATCH --mem=2G" in script and "--gres" not in script
+    manager.cancel(job.id)
+    assert manager.wait(job.id, timeout=60).status == "cancelled"

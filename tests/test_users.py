@@ -170,3 +170,26 @@ def test_own_api_keys_stay_with_their_owner(lab):
         assert resolve_api_key(teacher) is None
     with pytest.raises(Exception, match="environment-variable style name"):
         user_secrets.save_secret("../../etc/passwd", "x")
+
+
+def test_cli_refuses_someone_elses_job_and_shows_the_queue(lab, monkeypatch):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.browser_support import ROOT
+
+    monkeypatch.setenv("FTLAB_SLOTS", "cpu=0")  # no slots: the job waits, here and in the CLI's processes
+    with acting_as("alice"):
+        job = manager.submit("count", {"n": 5})
+    env = {**os.environ, "FTLAB_USER": "bob"}
+    out = subprocess.run([sys.executable, "-m", "backend", "jobs", "cancel", job.id, "--json"], cwd=ROOT,
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "bob cannot cancel job" in json.loads(out.stdout)["error"]
+    out = subprocess.run([sys.executable, "-m", "backend", "jobs", "queue", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, env={**env, "FTLAB_USER_LIMITS": "jobs=3"})
+    queue = json.loads(out.stdout)
+    assert queue["users"] == [{"owner": "alice", "running": 0, "queued": 1, "gpus": 0}]
+    assert queue["limits"] == {"jobs": 3}
+    assert manager.get(job.id).status == "queued"
