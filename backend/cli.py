@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from typing import Any, Callable
 
 from backend.errors import LabError
@@ -93,11 +95,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except LabError as exc:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc)}))
-        else:
-            print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - any input ends with a clean message, never a traceback
+        message = error_message(exc)
+        if os.environ.get("FTLAB_DEBUG"):
+            traceback.print_exc()
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message}))
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def error_message(exc: BaseException) -> str:
+    """What the user reads: a LabError as it is; anything else named, with the file for OS errors."""
+    if isinstance(exc, LabError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"{type(exc).__name__}: {exc} (set FTLAB_DEBUG=1 for the traceback)"

@@ -73,7 +73,7 @@ def _checked_ratios(ratios: dict[str, float]) -> dict[str, float]:
     if not ratios:
         raise LabError("no split ratios given")
     for name, value in ratios.items():
-        if not SPLIT_NAME_RE.match(str(name)):
+        if not SPLIT_NAME_RE.fullmatch(str(name)):
             raise LabError(f"split name {name!r} is not allowed: use letters, digits, '_' and '-'")
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise LabError(f"split {name!r} has ratio {value!r}: every ratio must be a number above 0")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import socket
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,15 +24,34 @@ from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
+import psutil
 import pyarrow.parquet as pq
 
 from backend.config import state_path
-from backend.users import current_user, require_owner
+from backend.users import PermissionDenied, current_user, may_change, require_owner
 from backend.errors import LabError, NotFound
 from backend.storage.db import connect, now_iso, transaction
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAIN_TABLE = "rows"
+TMP = ".tmp"  # versions being written: <host>-<pid>-<uuid>, renamed into place on commit
+TRASH = ".trash"  # deleted datasets, moved here under the write lock and removed after it
+_HOST = socket.gethostname().replace("-", "_")
+_swept: set[Path] = set()
+
+
+def _sweep_stale_tmp() -> None:
+    """Remove what killed writers on this host left (their process is gone), once per process and state dir."""
+    base = state_path("datasets")
+    if base in _swept:
+        return
+    _swept.add(base)
+    for folder in (base / TMP, base / TRASH):
+        for entry in (folder.iterdir() if folder.is_dir() else ()):
+            host, _, rest = entry.name.partition("-")
+            pid = rest.partition("-")[0]
+            if folder.name == TRASH or (host == _HOST and pid.isdigit() and not psutil.pid_exists(int(pid))):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 @dataclass
@@ -65,7 +86,7 @@ class DatasetVersion:
 
 
 def validate_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise LabError(
             f"dataset name {name!r} is not allowed: use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"
         )
@@ -75,6 +96,14 @@ def validate_name(name: str) -> str:
 def _hash_frame(hasher, frame: pd.DataFrame) -> None:
     if len(frame):
         hasher.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+
+
+def require_may_add_version(db, name: str) -> None:
+    """A dataset's versions belong to its owner: anyone else derives under a name of their own."""
+    row = db.conn.execute("SELECT owner FROM datasets WHERE name = ?", (name,)).fetchone()
+    if row and not may_change(row[0]):
+        raise PermissionDenied(f"{current_user()} cannot add a version to dataset {name}: it belongs to {row[0]}; "
+                               "save the result under a name of your own")
 
 
 @dataclass
@@ -103,7 +132,10 @@ class VersionWriter:
 
     def __post_init__(self):
         validate_name(self.dataset)
-        self._tmp = state_path("datasets", ".tmp") / uuid.uuid4().hex
+        with connect() as db:
+            require_may_add_version(db, self.dataset)
+        _sweep_stale_tmp()
+        self._tmp = state_path("datasets", TMP) / f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex}"
         self._tmp.mkdir(parents=True)
         self._sinks: dict[str, _TableSink] = {}
         self._hashers: dict[str, "hashlib._Hash"] = {}
@@ -156,6 +188,7 @@ class VersionWriter:
         main = self._sinks[MAIN_TABLE]
         tables = {name: sink.rows for name, sink in self._sinks.items()}
         with connect() as db, transaction(db):
+            require_may_add_version(db, self.dataset)
             existing = db.conn.execute("SELECT recipe FROM datasets WHERE name = ?", (self.dataset,)).fetchone()
             if existing and existing[0] != self.recipe:
                 raise LabError(f"dataset {self.dataset!r} already exists with recipe {existing[0]!r}, not {self.recipe!r}")
@@ -280,8 +313,13 @@ def delete_dataset(name: str) -> int:
     with connect() as db:
         owner = next(iter(db.query("SELECT owner FROM datasets WHERE name = ?", [name])), {}).get("owner")
     require_owner(owner, f"dataset {name}", "delete")
+    folder = state_path("datasets", name)
+    trash = state_path("datasets", TRASH) / uuid.uuid4().hex
+    # Under the write lock, as commit() renames a new version into place: an import racing this delete
+    # either lands before it (and is deleted with the rest) or after it (in a fresh folder), never half.
     with connect() as db, transaction(db):
         n = db.conn.execute("DELETE FROM dataset_versions WHERE dataset = ?", (name,)).rowcount
         db.conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
-    shutil.rmtree(state_path("datasets", name), ignore_errors=True)
+        folder.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
     return n

@@ -76,7 +76,7 @@ class LoadedIndex:
 
 
 def validate_index_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise LabError(f"index name {name!r} is not allowed: use letters, digits, '_', '.', '-' "
                        "(up to 96), starting with a letter or digit")
     return name

@@ -7,6 +7,7 @@ read and write at once; migrations are recorded in the `migrations` table.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +33,8 @@ def now_iso() -> str:
 @contextlib.contextmanager
 def connect() -> Iterator[sqlite_utils.Database]:
     path = db_path()
+    if not path.exists():  # private from the first byte; SQLite gives -wal and -shm the same mode
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
