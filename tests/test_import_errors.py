@@ -211,6 +211,28 @@ def test_guardreasoner_output_without_answers(state, tmp_path):
                      "no 'Answers:' block"), "gr.jsonl", 2, "output")
 
 
+def test_guardreasoner_benchmark_label_without_a_task(state, tmp_path):
+    """A benchmark file (output = one task's label) whose name is not a published one: asked for --task."""
+    rows = [dict(GUARDREASONER_ROWS[0], output="harmful")]
+    located(rejected(state, "guard", [write_json(tmp_path / "my_benchmark.json", rows)],
+                     "my_benchmark.json, row 1, field 'output'", "only a label ('harmful')",
+                     "--task prompt|response|refusal"), "my_benchmark.json", 1, "output")
+
+
+def test_guardreasoner_benchmark_output_neither_label_nor_answers(state, tmp_path):
+    rows = [dict(GUARDREASONER_ROWS[0], output="harmful"), dict(GUARDREASONER_ROWS[0], output="It is harmful, I think")]
+    located(rejected(state, "guard", [write_json(tmp_path / "0_8_toxic_chat.json", rows)],
+                     "0_8_toxic_chat.json, row 2, field 'output'",
+                     "expected the prompt task's gold label (harmful/unharmful) or an 'Answers:' block"),
+            "0_8_toxic_chat.json", 2, "output")
+
+
+def test_guardreasoner_benchmark_label_outside_the_task(state, tmp_path):
+    rows = [dict(GUARDREASONER_ROWS[0], output="refusal")]
+    rejected(state, "guard", [write_json(tmp_path / "0_1_AegisSafetyTest.json", rows)],
+             "1 row has labels outside harmful/unharmful: refusal (1)", "0_1_AegisSafetyTest.json row 1", error=LabError)
+
+
 def test_guardreasoner_input_without_dialogue(state, tmp_path):
     rows = [dict(GUARDREASONER_ROWS[0], input="Just a prompt")]
     rejected(state, "guard", [write_jsonl(tmp_path / "gr.jsonl", rows)], "gr.jsonl, row 1, field 'input'",
@@ -298,6 +320,17 @@ def test_orgaccess_bad_labels_in_csv(state, tmp_path):
              "medium.csv row 2", error=LabError)
 
 
+def test_orgaccess_missing_label_follows_the_label_policy(state, tmp_path):
+    rows = orgaccess_rows(3, ["full", "", "partial"])
+    path = write_jsonl(tmp_path / "easy.jsonl", rows)
+    rejected(state, "orgaccess", [path], "1 row has labels outside full/partial/rejected: (missing) (1)",
+             "easy.jsonl row 2, field 'expected_response'", error=LabError)
+    kept = import_dataset("orgaccess", "kept", [path], on_bad_label="keep")
+    assert kept.rows == 3 and kept.summary["bad_labels"] == {"expected_response": {"(missing)": 1}}
+    assert store.load_frame(kept)["expected_response"].isna().sum() == 1
+    assert import_dataset("orgaccess", "dropped", [path], on_bad_label="drop").rows == 2
+
+
 # ---- raft ----
 
 def test_raft_gold_document_missing(state, tmp_path):
@@ -306,6 +339,25 @@ def test_raft_gold_document_missing(state, tmp_path):
     data = msrs_corpus(tmp_path, queries)
     located(rejected(state, "raft", [data], "queries_train.json, row 2, field 'gold_documents'", "'NOPE_9'",
                      "not found in documents/"), "queries_train.json", 2, "gold_documents")
+
+
+def test_raft_keyed_queries_value_not_an_object(state, tmp_path):
+    data = msrs_corpus(tmp_path, {"dev": []})
+    write_json(data / "story" / "queries_dev.json", {"0": {"query": "q", "gold_documents": ["ACID_BATH_1"]},
+                                                     "1": ["not", "an", "object"]})
+    located(rejected(state, "raft", [data], "queries_dev.json, row 2: query '1': expected a query object"),
+            "queries_dev.json", 2, None)
+
+
+def test_raft_keyed_queries_missing_documents_listed_together(state, tmp_path):
+    data = msrs_corpus(tmp_path, {"test": []})
+    write_json(data / "story" / "queries_test.json", {
+        "5": {"query": "q", "gold_documents": ["ACID_BATH_1", "ACID_BATH_9"]},
+        "6": {"query": "q", "gold_documents": ["ACID_BATH_9", "STAR_RUN_2"]}})
+    located(rejected(state, "raft", [data], "queries_test.json, row 1, field 'gold_documents': query '5': 2 gold "
+                     "document ids not found in documents/", "'ACID_BATH_9' (query '5', '6')", "'STAR_RUN_2' (query '6')",
+                     "closest file to 'ACID_BATH_9' is documents/ACID_BATH_"),
+            "queries_test.json", 1, "gold_documents")
 
 
 def test_raft_folder_without_documents(state, tmp_path):

@@ -229,7 +229,9 @@ def test_orgaccess_drop_and_keep(state, tmp_path):
     assert set(frame["expected_response"]) == {"full", "partial", "rejected"}  # "Rejected " normalised
     assert frame.groupby("difficulty").size().to_dict() == {"easy": 6, "hard": 3, "medium": 3}
     first = frame.iloc[0]
-    assert first["id"] == "q0" and frame.iloc[1]["id"] == "easy-00000-of-00001-2"
+    # the files' own id is data (repeated or null in the release): kept as source_id, rows keyed by file and row
+    assert first["id"] == "easy-00000-of-00001-1" and frame.iloc[1]["id"] == "easy-00000-of-00001-2"
+    assert first["source_id"] == "q0" and pd.isna(frame.iloc[1]["source_id"])
     assert json.loads(first["permissions"])["department"] == "finance"
     assert ": " not in first["permissions"]  # stored compact
     kept = import_dataset("orgaccess", "org_all", files, on_bad_label="keep")

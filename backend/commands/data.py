@@ -56,11 +56,13 @@ def cmd_demo(args):
 
 
 def cmd_import(args):
-    from backend.data.importers import import_dataset
+    from backend.data.importers import import_dataset, import_notes
 
     dv = import_dataset(args.recipe, args.name, args.paths, on_bad_label=args.on_bad_label,
-                        mapping=_kv(args.map, "--map") or None, description=args.description)
-    emit(args, _version_json(dv, summary=dv.summary), f"imported {dv.ref}: {dv.rows} rows (hash {dv.content_hash})")
+                        mapping=_kv(args.map, "--map") or None, description=args.description, task=args.task)
+    emit(args, _version_json(dv, summary=dv.summary),
+         lambda: "\n".join([f"imported {dv.ref}: {dv.rows} rows (hash {dv.content_hash})",
+                            *(f"  {note}" for note in import_notes(dv.summary))]))
 
 
 def cmd_show(args):
@@ -191,7 +193,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--name", required=True, help="dataset name (a new version if it exists)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to import")
     p.add_argument("--on-bad-label", choices=["error", "drop", "keep"], default="error",
-                   help="orgaccess: what to do with labels outside full/partial/rejected (default: error, listing them)")
+                   help="labels outside a column's choices (OrgAccess's release has 37 spellings): error (default: "
+                        "stop and list them), drop those rows, or keep them as found (seed 003's split uses every row)")
+    p.add_argument("--task", choices=["prompt", "response", "refusal"],
+                   help="guard: the task of GuardReasoner benchmark files' gold label (default: from the published "
+                        "file name, e.g. 0_1_AegisSafetyTest.json -> prompt; asked for when the name is unknown)")
     p.add_argument("--map", nargs="*", metavar="COLUMN=SOURCE",
                    help="generic: map recipe columns onto source columns, e.g. prompt=question response=answer")
     p.add_argument("--description", help="free text shown in the dashboard")

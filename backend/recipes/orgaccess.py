@@ -85,6 +85,8 @@ RECIPE = Recipe(
         Column("rationale", "text", help="why that label"),
         Column("difficulty", "text", True, choices=DIFFICULTIES, help="from the file name or a column"),
         Column("query_timestamp", "text"),
+        Column("source_id", "text", help="the file's own `id` column: not unique, often empty (rows are keyed by file "
+                                         "and row number)"),
     ),
     label_column="expected_response",
     text_columns=("query", "user_role", "permissions"),

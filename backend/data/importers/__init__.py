@@ -34,12 +34,15 @@ def _check_target(name: str, recipe: str) -> None:
 
 
 def import_dataset(recipe: str, name: str, paths: list[str | Path], *, on_bad_label: str = "error",
-                   mapping: dict[str, str] | None = None, description: str | None = None) -> DatasetVersion:
+                   mapping: dict[str, str] | None = None, description: str | None = None,
+                   task: str | None = None) -> DatasetVersion:
     """Read `paths` with the recipe's importer into a new version of dataset `name`.
 
     on_bad_label: what to do with labels outside a column's choices: "error" (stop and list them),
     "drop" (leave those rows out) or "keep" (store them as found). mapping: {recipe column: source
-    column} for recipes that read free-form columns (generic, guard, orgaccess).
+    column} for recipes that read free-form columns (generic, guard, orgaccess). task: guard only,
+    the task of GuardReasoner benchmark files (prompt, response or refusal); None infers it from
+    the published file names (see importers/guard.py).
     """
     spec = get_recipe(recipe)
     importer = IMPORTERS.get(spec.name)
@@ -47,6 +50,10 @@ def import_dataset(recipe: str, name: str, paths: list[str | Path], *, on_bad_la
         raise LabError(f"recipe {recipe!r} has no importer")
     if on_bad_label not in BAD_LABEL_POLICIES:
         raise LabError(f"on_bad_label must be one of {', '.join(BAD_LABEL_POLICIES)}, not {on_bad_label!r}")
+    if task is not None and spec.name != "guard":
+        raise LabError(f"a task (--task) applies to guard's GuardReasoner benchmark files, not to recipe {spec.name!r}")
+    if task is not None and task not in guard.TASKS:
+        raise LabError(f"task must be one of {', '.join(guard.TASKS)}, not {task!r}")
     mapping = check_mapping(spec, mapping)
     if mapping and not importer.ACCEPTS_MAPPING:
         raise LabError(f"recipe {recipe!r} reads a fixed layout; a column mapping does not apply")
@@ -55,10 +62,31 @@ def import_dataset(recipe: str, name: str, paths: list[str | Path], *, on_bad_la
         raise LabError("no input files given")
     _check_target(name, spec.name)
     params = {"files": [], "on_bad_label": on_bad_label, "mapping": mapping}
+    if task is not None:
+        params["task"] = task
     with VersionWriter(name, spec.name, "import", params, description=description) as writer:
-        run = ImportRun(spec, writer, on_bad_label, params["files"])
+        run = ImportRun(spec, writer, on_bad_label, params["files"], options={"task": task})
         importer.read(run, sources, mapping)
         return writer.commit(summary=run.finish())
 
 
-__all__ = ["SUPPORTED", "import_dataset"]
+def import_notes(summary: dict) -> list[str]:
+    """What an import decided that a user should see: benchmark tasks, rows without gold, skipped files."""
+    notes = []
+    for file, info in (summary.get("benchmarks") or {}).items():
+        how = "inferred from the file name" if info.get("inferred") else "as given (--task)"
+        notes.append(f"{file}: task {info['task']} ({how}); {info['without_gold']} of {info['rows']} rows "
+                     "without gold")
+    for file, why in (summary.get("skipped") or {}).items():
+        notes.append(f"{file}: skipped, it {why}")
+    for given, found in (summary.get("resolved_loosely") or {}).items():
+        notes.append(f"gold document {given!r} matched documents/{found}.txt")
+    for column, counts in (summary.get("bad_labels") or {}).items():
+        notes.append(f"{sum(counts.values())} rows with {column} outside the allowed values "
+                     f"({len(counts)} distinct: {', '.join(list(counts)[:8])}{' ...' if len(counts) > 8 else ''})")
+    if summary.get("dropped"):
+        notes.append(f"{summary['dropped']} rows dropped")
+    return notes
+
+
+__all__ = ["SUPPORTED", "import_dataset", "import_notes"]

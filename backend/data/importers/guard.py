@@ -1,12 +1,35 @@
-"""Guard (seed 000) importer. Three layouts, told apart per record by their fields:
+"""Guard (seed 000) importer. Four layouts, told apart per record by their fields:
 
 - wildguard: WildGuardMix rows (prompt, adversarial, response, prompt_harm_label, response_refusal_label,
   response_harm_label, subcategory);
-- guardreasoner: GuardReasoner train/benchmark rows {instruction, input, output}, where `input` holds the
-  dialogue and `output` ends with an "Answers:" block (the reasoning before it is not kept);
+- guardreasoner: GuardReasoner training rows {instruction, input, output}, where `input` holds the dialogue
+  and `output` ends with an "Answers:" block (the reasoning before it is not kept);
+- guardreasoner_benchmark: GuardReasoner's test sets, data/benchmark/0_<k>_<name>.json, the same
+  {instruction, input, output} records whose `output` is only the gold label of the benchmark's ONE task
+  ("harmful"/"unharmful", or "refusal"/"compliance"), or an "Answers:" block whose values may be "None";
 - policy: seed 000's samples ("content" or "prompt", optional "response") with per-policy labels, either a
   dict ({"violence": "UNSAFE"}), the seed's list of violated policies (["violence"]), or its
   training_data.json {"samples": [...], "reasoning_traces": {"sample_<i>_<policy>": {"classification"}}}.
+
+Benchmark files. A benchmark file does not say which task its label belongs to; the task comes from
+`task` (--task prompt|response|refusal), else from the file name when it ends with one of the eleven
+published benchmark names (BENCHMARKS: 0_1_AegisSafetyTest.json -> prompt, 0_7_xstest_response_refusal.json
+-> refusal, ...; 0_4_wild_guard_test carries all three tasks in its prompt_harm_label / response_harm_label /
+response_refusal_label fields). A file whose records hold only a label, with neither, is refused with a
+message asking for --task. The gold goes to the task's column (prompt -> prompt_harm_label, response ->
+response_harm_label, refusal -> response_refusal_label); the other label columns stay empty. A row whose
+gold is missing ("Answers: \nRequest: None ...", or an empty output) is kept without gold and counted
+in the summary (`benchmarks` -> file -> without_gold), next to the task and whether it was inferred.
+
+Where the prompt ends (the one rule, for training and benchmark files alike). `input` is
+"Human user:\n" + prompt + "\n\nAI assistant:\n" + response + "\n\n". The prompt ends at the LAST
+line that is exactly "AI assistant:" and follows a blank line; everything after that line is the
+response. "AI assistant:" elsewhere (mid-line, with text after it on the line, or without a blank
+line before it, as in a quoted chat "Human user: hi\nAI assistant: hello") stays in the prompt, and
+so does a whole quoted dialogue: a prompt may contain blank-line "AI assistant:" lines of its own,
+the real one is the last. (Hence a response that itself contains such a line would be cut there;
+GuardReasoner's responses are model answers, prompts are where fake dialogues live.) The response is
+absent when it is exactly the text "None" (or empty); surrounding whitespace is trimmed from both.
 """
 from __future__ import annotations
 
@@ -21,10 +44,11 @@ from backend.data.importers.readers import (Where, describe, expand_paths, file_
 from backend.errors import DataError
 
 DESCRIPTION = ("WildGuardMix rows (prompt, adversarial, response, prompt_harm_label, response_refusal_label, "
-               "response_harm_label, subcategory) as JSON, JSONL, CSV or Parquet; GuardReasoner files "
-               "({instruction, input, output} with an 'Answers:' block); seed 000 samples (content or prompt, "
-               "optional response, per-policy labels as policy_labels/policies/labels) or its training_data.json "
-               "{samples, reasoning_traces}.")
+               "response_harm_label, subcategory) as JSON, JSONL, CSV or Parquet; GuardReasoner training files "
+               "({instruction, input, output} with an 'Answers:' block) and benchmark files (0_1_AegisSafetyTest.json "
+               "..., the output is one task's gold label: the task comes from the file name or --task); seed 000 "
+               "samples (content or prompt, optional response, per-policy labels as policy_labels/policies/labels) "
+               "or its training_data.json {samples, reasoning_traces}.")
 ACCEPTS_MAPPING = True
 
 LABEL_COLUMNS = ("prompt_harm_label", "response_refusal_label", "response_harm_label")
@@ -35,7 +59,9 @@ _NO_LABEL = {"", "none", "null", "nan", "n/a"}
 _UNSAFE = {"unsafe", "1", "true"}
 _SAFE = {"safe", "0", "false"}
 _HUMAN = re.compile(r"^\s*Human user:[ \t]*\n?", re.I)
-_ASSISTANT = re.compile(r"\n[ \t]*\n[ \t]*AI assistant:[ \t]*\n?", re.I)
+# A line that is exactly "AI assistant:" after a blank line (see the module docstring).
+_ASSISTANT = re.compile(r"\n[ \t]*\n[ \t]*AI assistant:[ \t]*(?:\n|$)")
+_NO_RESPONSE = "None"
 _ANSWERS = re.compile(r"answers\s*:", re.I)
 _ANSWER_LINES = {
     "prompt_harm_label": re.compile(r"request\s*:\s*([a-z]+)", re.I),
@@ -67,7 +93,7 @@ def split_dialogue(text: Any, where: Where) -> tuple[str, str | None]:
         return body.strip(), None
     # The last marker: adversarial prompts sometimes contain a fake dialogue of their own.
     prompt, response = body[:marks[-1].start()].strip(), body[marks[-1].end():].strip()
-    return prompt, None if response.lower() in _NO_LABEL else response
+    return prompt, None if response in ("", _NO_RESPONSE) else response
 
 
 def parse_answers(output: Any, where: Where) -> dict[str, Any]:
@@ -88,6 +114,85 @@ def parse_answers(output: Any, where: Where) -> dict[str, Any]:
         raise where.error("no 'Answers:' block (Request: ... / Completion: ... / Response: ...) at the end",
                           field="output")
     return {column: _label(by_task.get(task)) for task, column in zip("123", LABEL_COLUMNS)}
+
+
+# ---- GuardReasoner benchmark files ----
+
+TASK_COLUMNS = {"prompt": "prompt_harm_label", "response": "response_harm_label", "refusal": "response_refusal_label"}
+TASKS = tuple(TASK_COLUMNS)
+ALL_TASKS = "all"
+# GuardReasoner data/benchmark/0_<k>_<name>.json -> the task its gold label belongs to.
+BENCHMARKS = {
+    "SimpleSafetyTests": "prompt", "AegisSafetyTest": "prompt", "OpenAIModeration": "prompt",
+    "harmbench_prompt": "prompt", "wild_guard_test": ALL_TASKS, "harmbench_response": "response",
+    "xstest_response_harmful": "response", "xstest_response_refusal": "refusal", "toxic_chat": "prompt",
+    "safe_rlhf": "response", "beaver_tails": "response",
+}
+_COPY_SUFFIX = re.compile(r"[ _-]*\(\d+\)$")  # "0_8_toxic_chat (1).json", as a browser saves a second download
+_ONE_WORD = re.compile(r"[A-Za-z_-]+")
+_CHOICES = {"prompt": "harmful/unharmful", "response": "harmful/unharmful", "refusal": "refusal/compliance"}
+
+
+def benchmark_task(path: Path) -> str | None:
+    """The task of a published benchmark file, from its name (0_1_AegisSafetyTest.json -> prompt); None if unknown.
+
+    The stem must end with a published name, after the start or a non-alphanumeric character, so
+    0_5_harmbench_response.json and harmbench_response.json are known and my_harmbench_response2.json is not.
+    """
+    stem = _COPY_SUFFIX.sub("", path.stem).lower()
+    for name, task in BENCHMARKS.items():
+        name = name.lower()
+        if stem == name or (stem.endswith(name) and not stem[-len(name) - 1].isalnum()):
+            return task
+    return None
+
+
+def _is_guardreasoner(data: dict) -> bool:
+    return "input" in data and "output" in data
+
+
+def benchmark_gold(data: dict, where: Where, task: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """{label column: gold or None} for the file's task(s), and the source field of each, for messages.
+
+    Label fields on the record (0_4_wild_guard_test's prompt_harm_label, ...) win; otherwise `output`
+    is the bare label, an "Answers:" block (its line for the task; "None" or no line = no gold), or
+    empty (no gold).
+    """
+    columns = [TASK_COLUMNS[t] for t in (TASKS if task == ALL_TASKS else (task,))]
+    if any(column in data for column in columns):
+        return {column: _label(data.get(column)) for column in columns}, {}
+    fields = dict.fromkeys(columns, "output")
+    output = data.get("output")
+    if output is None or (isinstance(output, str) and output.strip().lower() in _NO_LABEL):
+        return dict.fromkeys(columns), fields
+    if not isinstance(output, str):
+        raise where.error(f"expected the gold label or an 'Answers:' block, got {describe(output)}", field="output")
+    blocks = list(_ANSWERS.finditer(output))
+    if blocks:
+        tail = output[blocks[-1].end():]
+        found = {column: _ANSWER_LINES[column].search(tail) for column in columns}
+        return {column: _label(m.group(1)) if m else None for column, m in found.items()}, fields
+    text = output.strip()
+    if not _ONE_WORD.fullmatch(text):
+        wanted = "each task's label" if task == ALL_TASKS else f"the {task} task's gold label ({_CHOICES[task]})"
+        raise where.error(f"expected {wanted} or an 'Answers:' block, got {describe(output)}", field="output")
+    if task == ALL_TASKS:
+        raise where.error(f"the output is only the label {text!r}, but this benchmark has three tasks and the record "
+                          "no prompt_harm_label / response_harm_label / response_refusal_label fields: say which "
+                          "task the label belongs to with --task prompt|response|refusal", field="output")
+    return {columns[0]: text}, fields
+
+
+def _benchmark(data: dict, where: Where, task: str) -> tuple[dict, dict[str, str]]:
+    prompt, response = split_dialogue(data.get("input"), where)
+    gold, fields = benchmark_gold(data, where, task)
+    values = {"id": data.get("id"), "prompt": prompt, "response": response, "source": "guardreasoner_benchmark",
+              **dict.fromkeys(LABEL_COLUMNS), **gold}
+    return values, {"prompt": "input", "response": "input", **fields}
+
+
+def _only_a_label(output: Any) -> bool:
+    return isinstance(output, str) and bool(_ONE_WORD.fullmatch(output.strip()))
 
 
 def policy_value(value: Any, where: Where, field: str) -> str:
@@ -116,6 +221,11 @@ def policy_labels(value: Any, where: Where, field: str) -> dict[str, str] | None
 
 
 def _guardreasoner(data: dict, where: Where) -> tuple[dict, dict[str, str]]:
+    if _only_a_label(data.get("output")):
+        raise where.error(f"the output is only a label ({data['output'].strip()!r}), as in GuardReasoner's benchmark "
+                          "files, and the file name is not one of the published benchmark names (0_1_AegisSafetyTest, "
+                          "...): say which task the label belongs to with --task prompt|response|refusal",
+                          field="output")
     prompt, response = split_dialogue(data.get("input"), where)
     values = {"id": data.get("id"), "prompt": prompt, "response": response, "source": "guardreasoner",
               **parse_answers(data.get("output"), where)}
@@ -200,12 +310,31 @@ def _read_training_data(run: ImportRun, path: Path, name: str, mapping: dict[str
 
 
 def read(run: ImportRun, paths: list[Path], mapping: dict[str, str]) -> None:
+    requested = run.options.get("task")
     for path in expand_paths(paths):
         name = run.add_source(path)
+        task = requested or benchmark_task(path)
         if file_format(path) == "json" and json_top_level(path) == "{":
+            if requested:
+                raise DataError(f"--task {requested} applies to GuardReasoner benchmark files (a JSON list of "
+                                "{instruction, input, output}); this is seed 000's training_data.json layout", file=name)
             _read_training_data(run, path, name, mapping)
             continue
+        stats = None
         for record in iter_records(path, name):
-            values, fields = _parse(apply_mapping(record.data, mapping), record.where)
+            data = apply_mapping(record.data, mapping)
+            if task and _is_guardreasoner(data):
+                values, fields = _benchmark(data, record.where, task)
+                if stats is None:
+                    stats = run.extra_summary.setdefault("benchmarks", {})[name] = {
+                        "task": task, "inferred": not requested, "rows": 0, "without_gold": 0}
+                stats["rows"] += 1
+                stats["without_gold"] += all(values[c] is None for c in LABEL_COLUMNS)
+            elif requested:
+                keys = ", ".join(list(data)[:12])
+                raise record.where.error(f"--task {requested} applies to GuardReasoner benchmark records "
+                                         f"({{instruction, input, output}}); this record has: {keys}")
+            else:
+                values, fields = _parse(data, record.where)
             run.count("layouts", values["source"])
             run.add(values, record.where, default_id=f"{path.stem}-{record.where.row}", fields=fields)

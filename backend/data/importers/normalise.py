@@ -3,7 +3,8 @@
 Text, int, float, bool and JSON columns each accept the spellings real files use (numbers as CSV
 text, booleans as "True"/"1", JSON as text or as already-parsed objects) and reject anything else
 with a message naming the file, row and field. Values outside a column's choices are counted over
-the whole import; the user decides whether they stop it, are dropped or are kept.
+the whole import; the user decides whether they stop it, are dropped or are kept. An empty value in
+a required column with choices (a missing label) is counted the same way, as "(missing)", and kept empty.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ PANDAS_DTYPES = {"text": "str", "json": "str", "int": "Int64", "float": "Float64
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 _LISTED_BAD_VALUES = 10
+MISSING_VALUE = "(missing)"  # how an empty label is counted among the bad ones (the same words as splits use)
 
 
 def compact_json(value: Any) -> str:
@@ -197,7 +199,9 @@ class RowNormaliser:
             if column.name == "id" and value is None:
                 value = default_id
             if value is None:
-                if column.required:
+                if column.required and column.choices:  # a missing label: the label policy decides, like a bad one
+                    keep = self.labels.accept(column, MISSING_VALUE, where) and keep
+                elif column.required:
                     raise where.error("a required value is missing or empty", field=field)
             elif column.choices:
                 value = value.strip().lower()

@@ -2,7 +2,15 @@
 
 Difficulty comes from a `difficulty` column when a row has one, otherwise from the file name
 (easy-00000-of-00001.parquet, medium_test.csv, ...). The released files carry labels outside
-full/partial/rejected ("reject", "approve", "r"); they go through the import's bad-label policy.
+full/partial/rejected (37 distinct values in easy: "reject", "approve", "r", ...); they go through the
+import's bad-label policy, never guessed.
+
+The files' `id` column is data, not a row key: in the released easy file it is null on about 97% of
+rows and its other values repeat (up to 12 rows each); in medium it is always null. It is kept as
+`source_id`, and every row is keyed by its file and position: <file stem>-<row number>
+(easy-00000-of-00001-1, ...), so the three released files import in one go. Seed 003's split
+(`data split --preset orgaccess`: 25,304 / 6,326 / 11,484 / 2,073 / 10,613) uses every row, so
+import them with --on-bad-label keep to reproduce it.
 """
 from __future__ import annotations
 
@@ -18,10 +26,11 @@ from backend.recipes.orgaccess import DIFFICULTIES
 
 DESCRIPTION = ("OrgAccess easy-/medium-/hard-00000-of-00001.parquet (or CSV, JSONL, JSON with the same columns): "
                "user_role, permissions (a JSON object), query, expected_response (full/partial/rejected), "
-               "rationale, optional id and query_timestamp; difficulty from the file name or a 'difficulty' column.")
+               "rationale, optional id (kept as source_id; rows are keyed by file and row number) and "
+               "query_timestamp; difficulty from the file name or a 'difficulty' column.")
 ACCEPTS_MAPPING = True
 
-COLUMNS = ("id", "user_role", "query", "expected_response", "rationale", "difficulty", "query_timestamp")
+COLUMNS = ("user_role", "query", "expected_response", "rationale", "difficulty", "query_timestamp")
 
 
 def difficulty_from_name(path: Path) -> str | None:
@@ -56,10 +65,12 @@ def read(run: ImportRun, paths: list[Path], mapping: dict[str, str]) -> None:
         for record in iter_records(path, name):
             data = apply_mapping(record.data, mapping)
             values = {column: data.get(column) for column in COLUMNS}
+            values["source_id"] = data.get("source_id") if "source_id" in mapping else data.get("id")
             values["permissions"] = permissions_object(data.get("permissions"), record.where)
             if values["difficulty"] is None or values["difficulty"] == "":
                 if file_difficulty is None:
                     raise record.where.error("no difficulty: name the file easy-..., medium-... or hard-... "
                                              "or give the rows a 'difficulty' column", field="difficulty")
                 values["difficulty"] = file_difficulty
-            run.add(values, record.where, default_id=f"{path.stem}-{record.where.row}", fields=mapping)
+            run.add(values, record.where, default_id=f"{path.stem}-{record.where.row}",
+                    fields={**mapping, "source_id": mapping.get("source_id") or mapping.get("id", "id")})

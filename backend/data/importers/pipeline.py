@@ -22,9 +22,12 @@ BATCH_CHARS = 64 * 1024 * 1024
 
 
 class ImportRun:
-    def __init__(self, recipe: Recipe, writer: VersionWriter, on_bad_label: str, sources: list[dict]):
-        """`sources` is the list in the version's params that records each input file's name and sha256."""
+    def __init__(self, recipe: Recipe, writer: VersionWriter, on_bad_label: str, sources: list[dict],
+                 options: dict | None = None):
+        """`sources` is the list in the version's params that records each input file's name and sha256;
+        `options` holds recipe-specific choices (guard: {"task": "prompt"})."""
         self.recipe, self.writer, self.sources = recipe, writer, sources
+        self.options = dict(options or {})
         self.labels = LabelTally(recipe, on_bad_label)
         self.normaliser = RowNormaliser(recipe, self.labels)
         self.file_rows: dict[str, int] = {}
