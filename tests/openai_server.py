@@ -1,5 +1,10 @@
-"""A real HTTP server on 127.0.0.1 speaking the OpenAI API (chat completions, streamed or not, files, batches), with
-fault injection, for testing and benchmarking the teacher-trace engine.
+"""A real HTTP server on 127.0.0.1 speaking the OpenAI API (chat completions, streamed or not, models, files,
+batches), with fault injection, for testing and benchmarking the teacher-trace engine.
+
+It answers like a real endpoint: it serves a set of model names (`models`; any other gets OpenAI's 404
+`model_not_found`), every reply names the model requested, and it bills what it ran: a request the client
+timed out on still counts in its usage ledger (`paid_requests`, `usage_totals`). Error replies can be
+rendered as OpenAI does, as FastAPI does (`{"detail": ...}`) or as plain text (`error_style`).
 
 The official `openai` client talks to it unchanged:
 
@@ -33,8 +38,13 @@ from backend.traces.tokens import count_chat_tokens, count_tokens
 Responder = Callable[[dict], str]
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "truncated", "slow")
-# Faults after which the client got no usable completion: such requests are not paid.
-UNPAID_FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "truncated"})
+# Faults after which the client got no usable completion and is not billed. A "timeout" is not among them:
+# the server runs the request to the end and bills it, although the client gave up waiting.
+UNPAID_FAULTS = frozenset({"429", "500", "503", "malformed", "truncated"})
+# The model names served by default: OpenAI's priced models that the tests and benchmarks ask for.
+DEFAULT_MODELS = frozenset({"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4", "o4-mini",
+                            "gpt-5", "gpt-5-mini", "gpt-5-nano"})
+ERROR_STYLES = ("openai", "fastapi", "text")
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 CHAT_ENDPOINT = "/v1/chat/completions"
 SYSTEM_FINGERPRINT = "fp_fakeopenai"
@@ -108,8 +118,16 @@ class FakeOpenAI:
 
     def __init__(self, responder: Responder | None = None, latency_s: float = 0.0,
                  encoding: str = "o200k_base", api_key: str | None = "sk-test-0123456789abcdefghij",
-                 batch_delay_s: float = 0.2):
+                 batch_delay_s: float = 0.2, models: Any = DEFAULT_MODELS, error_style: str = "openai"):
+        """`models`: the model names served (others get 404 model_not_found); None serves any name.
+        `error_style`: error replies as OpenAI's {"error": {...}}, FastAPI's {"detail": ...} or plain text."""
         count_tokens(["warm-up"], encoding)  # fails early on an unknown encoding, and loads it once
+        if error_style not in ERROR_STYLES:
+            raise ValueError(f"error_style must be one of {', '.join(ERROR_STYLES)}, got {error_style!r}")
+        self.models = None if models is None else frozenset([models] if isinstance(models, str) else models)
+        self.error_style = error_style
+        self.in_flight = 0  # chat requests being answered now, and the most at once
+        self.max_in_flight = 0
         self.responder = responder or echo_responder
         self.latency_s = latency_s
         self.encoding = encoding
@@ -203,8 +221,9 @@ class FakeOpenAI:
             return [dict(record) for record in self._batch_requests]
 
     def paid_requests(self) -> list[dict]:
-        """Chat requests answered with a usable completion (status 200 and no fault that spoils it)."""
-        return [r for r in self.requests if r["status"] == 200 and r["fault"] not in UNPAID_FAULTS]
+        """Chat requests the server billed: it ran them to a completion (status 200 and no fault that spoils it),
+        including those the client timed out on before the reply came."""
+        return [r for r in self.requests if r.get("billed")]
 
     def count_by_key(self) -> Counter:
         return Counter(r["key"] for r in self.paid_requests())
@@ -240,6 +259,8 @@ class FakeOpenAI:
         if not isinstance(body.get("model"), str) or not body["model"]:
             raise ApiError(400, "you must provide a model parameter", code="missing_required_parameter",
                            param="model")
+        if self.models is not None and body["model"] not in self.models:
+            raise model_not_found(body["model"])
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise ApiError(400, "'messages' must be a non-empty array of message objects", param="messages")
@@ -284,17 +305,25 @@ class FakeOpenAI:
 
     def _answer_chat(self, body: Any) -> tuple[int, dict | bytes, dict[str, str]]:
         """(status, JSON object or raw bytes, extra headers) for one chat request, faults applied."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return self._answer_chat_now(body)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer_chat_now(self, body: Any) -> tuple[int, dict | bytes, dict[str, str]]:
         fault = self._next_fault()
         kind, opts = fault if fault else (None, {})
         record = self._record(self._requests, {"body": body, "key": request_key(body), "fault": kind,
-                                               "status": None, "usage": None})
+                                               "status": None, "usage": None, "billed": False})
         self._sleep(self.latency_s)
         if kind in ("429", "500", "503"):
             status, error, headers = _fault_error(kind, opts)
             self._settle(record, status=status)
             return status, error.body, headers
-        if kind == "timeout":
-            self._sleep(float(opts.get("seconds", 5)))
         if kind == "slow":
             self._sleep(float(opts.get("seconds", 1)))
         try:
@@ -305,7 +334,10 @@ class FakeOpenAI:
         except Exception as exc:  # a responder that raises: report it as the server's error
             self._settle(record, status=500)
             return 500, ApiError(500, f"responder failed: {exc!r}", "server_error").body, {}
-        self._settle(record, status=200, usage=completion["usage"])
+        # Billed the moment the completion exists, as a provider does: a client that timed out still pays.
+        self._settle(record, status=200, usage=completion["usage"], billed=kind not in UNPAID_FAULTS)
+        if kind == "timeout":  # the reply comes too late for the client, which has given up by then
+            self._sleep(float(opts.get("seconds", 5)))
         if body.get("stream"):
             events = stream_events(completion, bool((body.get("stream_options") or {}).get("include_usage")))
             if kind == "truncated":  # the connection ends after the first piece: no finish chunk, no [DONE]
@@ -317,6 +349,16 @@ class FakeOpenAI:
         if kind == "truncated":
             del completion["choices"]
         return 200, completion, {}
+
+    # models
+
+    def _model(self, model_id: str) -> dict:
+        if self.models is not None and model_id not in self.models:
+            raise model_not_found(model_id)
+        return {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": "fake-openai"}
+
+    def _list_models(self) -> dict:
+        return {"object": "list", "data": [self._model(m) for m in sorted(self.models or ())]}
 
     # files
 
@@ -510,7 +552,7 @@ class FakeOpenAI:
             if is_chat:
                 parsed = _json_or_none(body)
                 self._record(self._requests, {"body": parsed, "key": request_key(parsed), "fault": None,
-                                              "usage": None, "status": exc.status})
+                                              "usage": None, "status": exc.status, "billed": False})
             return exc.status, exc.body, {}
 
     def _authorize(self, authorization: str | None) -> None:
@@ -529,6 +571,10 @@ class FakeOpenAI:
         if parts[:1] != ["v1"]:
             raise _not_found(method, path)
         resource = parts[1:]
+        if method == "GET" and resource == ["models"]:
+            return self._list_models()
+        if method == "GET" and len(resource) == 2 and resource[0] == "models":
+            return self._model(resource[1])
         if method == "POST" and resource == ["files"]:
             return self._upload(body, headers.get("Content-Type", ""))
         if method == "GET" and len(resource) == 2 and resource[0] == "files":
@@ -587,6 +633,22 @@ def _fault_error(kind: str, opts: dict) -> tuple[int, ApiError, dict[str, str]]:
     if kind == "500":
         return 500, ApiError(500, "The server had an error while processing your request.", "server_error"), {}
     return 503, ApiError(503, "The server is overloaded or not ready yet.", "server_error", code="overloaded"), {}
+
+
+def model_not_found(model: str) -> ApiError:
+    """OpenAI's reply to a model it does not serve."""
+    return ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                    code="model_not_found")
+
+
+def styled_error(body: dict, style: str) -> dict | bytes:
+    """An OpenAI error body as another server would send it: FastAPI's {"detail": message} or plain text."""
+    message = body["error"]["message"]
+    if style == "fastapi":
+        return {"detail": message}
+    if style == "text":
+        return message.encode()
+    return body
 
 
 def _not_found(method: str, path: str) -> ApiError:
@@ -712,6 +774,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         body = self._read_body()
         status, reply, extra_headers = self.server.api.handle(method, self.path, self.headers, body)
+        if status >= 400 and isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+            reply = styled_error(reply, self.server.api.error_style)
+            if isinstance(reply, bytes):
+                extra_headers = {**extra_headers, "Content-Type": "text/plain; charset=utf-8"}
         if isinstance(reply, bytes):
             data = reply
             content_type = "application/json" if self.path.startswith(CHAT_ENDPOINT) else "application/octet-stream"

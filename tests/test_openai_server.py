@@ -88,6 +88,59 @@ def test_no_key_configured_accepts_any_client():
     assert completion.choices[0].message.content == "Echo: hello"
 
 
+def test_unknown_model_gets_openai_404_and_replies_echo_the_model_asked_for():
+    with FakeOpenAI(models={"gpt-4o-mini", "llama3"}) as server:
+        client = client_for(server)
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(model="g", messages=MESSAGES)
+        local = client.chat.completions.create(model="llama3", messages=MESSAGES)
+        streamed = list(client.chat.completions.create(model="llama3", messages=MESSAGES, stream=True))
+        listed = [m.id for m in client.models.list()]
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve("gpt-4")
+    assert caught.value.body == {"message": "The model `g` does not exist or you do not have access to it.",
+                                 "type": "invalid_request_error", "param": None, "code": "model_not_found"}
+    assert local.model == "llama3" and all(chunk.model == "llama3" for chunk in streamed)
+    assert listed == ["gpt-4o-mini", "llama3"]
+    assert [r["status"] for r in server.requests] == [404, 200, 200]
+    assert [r["body"]["model"] for r in server.paid_requests()] == ["llama3", "llama3"]
+
+
+def test_default_models_serve_the_names_tests_use_and_none_serves_any():
+    with FakeOpenAI() as server:
+        assert ask(client_for(server)).model == MODEL
+        with pytest.raises(openai.NotFoundError):
+            client_for(server).chat.completions.create(model="llama3", messages=MESSAGES)
+    with FakeOpenAI(models=None) as server:
+        assert client_for(server).chat.completions.create(model="anything", messages=MESSAGES).model == "anything"
+
+
+@pytest.mark.parametrize("style", ["fastapi", "text"])
+def test_error_replies_in_other_servers_styles(style):
+    with FakeOpenAI(models={"llama3"}, error_style=style) as server:
+        request = urllib.request.Request(server.base_url + "/chat/completions", method="POST",
+                                         data=json.dumps({"model": "g", "messages": MESSAGES}).encode(),
+                                         headers={"Authorization": f"Bearer {server.api_key}",
+                                                  "Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=5)
+    text = caught.value.read().decode()
+    message = "The model `g` does not exist or you do not have access to it."
+    assert caught.value.code == 404
+    assert (json.loads(text) == {"detail": message}) if style == "fastapi" else (text == message)
+
+
+def test_a_timed_out_request_is_billed():
+    with FakeOpenAI(latency_s=0.1) as server:
+        server.inject("timeout", seconds=2)
+        with pytest.raises(openai.APITimeoutError):
+            ask(client_for(server, timeout=0.5), "given up on")
+        [billed] = server.paid_requests()  # billed at once, not when the late reply is written
+        ask(client_for(server), "answered")
+    assert billed["fault"] == "timeout" and billed["usage"]["completion_tokens"] > 0
+    assert server.usage_totals()["requests"] == 2
+
+
 def test_unknown_path_gives_openai_style_404():
     with FakeOpenAI() as server:
         status, body = raw_request(server.base_url + "/engines", headers={"Authorization": f"Bearer {server.api_key}"})
@@ -130,8 +183,9 @@ def test_each_fault_kind_reaches_the_client_as_its_error():
     assert [(r["fault"], r["status"]) for r in server.requests] == [
         ("429", 429), ("500", 500), ("503", 503), ("timeout", 200), ("malformed", 200), ("truncated", 200),
         ("slow", 200)]
-    assert [r["fault"] for r in server.paid_requests()] == ["slow"]
-    assert server.usage_totals()["requests"] == 1
+    # The timed-out request ran to the end on the server, so it is billed although the client gave up on it.
+    assert [r["fault"] for r in server.paid_requests()] == ["timeout", "slow"]
+    assert server.usage_totals()["requests"] == 2
 
 
 def test_injected_faults_are_consumed_in_order_then_requests_succeed():
@@ -218,6 +272,7 @@ def test_concurrent_requests_overlap_their_latency():
         elapsed = time.monotonic() - started
     assert sorted(results) == sorted(f"Echo: q{i}" for i in range(10))
     assert 0.2 <= elapsed < 1.0
+    assert 5 <= server.max_in_flight <= 10 and server.in_flight == 0
     assert server.usage_totals()["requests"] == 10
 
 

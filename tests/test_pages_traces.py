@@ -27,8 +27,13 @@ def test_estimate_start_and_browse(lab):
         assert not at.exception
         [table] = [d.value for d in at.dataframe if "teacher" in d.value.columns]
         assert list(table["teacher"]) == [f"gpt-4o @ {server.base_url}", f"gpt-4o-mini @ {server.base_url}"]
-        assert table.loc[table[""] == "⭐ cheapest", "teacher"].tolist() == [f"gpt-4o-mini @ {server.base_url}"]
+        assert table.loc[table[""] == "cheapest", "teacher"].tolist() == [f"gpt-4o-mini @ {server.base_url}"]
         assert (table["requests"] == 12).all()
+        # priced by the model's name although the URL is not OpenAI's; no client-side limit on this endpoint
+        assert list(table["priced as"]) == ["gpt-4o", "gpt-4o-mini"] and (table["USD"] > 0).all()
+        assert any(c.value.startswith(f"gpt-4o-mini @ {server.base_url}: price gpt-4o-mini (0.15 / 0.6 USD")
+                   and "no client-side rate limit" in c.value for c in at.caption)
+        assert table["limited by"].eq("concurrency").all()
         at.selectbox(key="traces_run_teacher").set_value(f"gpt-4o-mini @ {server.base_url}")
         at.button(key="traces_start").click()
         at.run()
@@ -40,6 +45,8 @@ def test_estimate_start_and_browse(lab):
     at.run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["accepted"] == "12" and metrics["agreement"] == "100%"
+    assert any("possibly billed: 0 timed-out requests" in c.value for c in at.caption)
+    assert not at.warning  # no failed items
     assert any("Answers:" in md.value for md in at.markdown)
 
 
@@ -66,3 +73,19 @@ def test_own_key_saved_from_the_page_is_masked_and_only_yours(lab, monkeypatch):
     at.button(key="traces_forget_OPENAI_API_KEY").click()
     at.run()
     assert user_secrets.secret_names() == []
+
+
+def test_local_model_estimate_says_no_price_and_price_as_overrides(lab):
+    at = open_page("views/traces.py")
+    at.multiselect(key="traces_models").set_value([])
+    at.text_input(key="traces_custom_model").set_value("llama3")
+    at.text_input(key="traces_base_url").set_value("http://127.0.0.1:9/v1")
+    at.run()
+    assert not at.exception
+    [table] = [d.value for d in at.dataframe if "teacher" in d.value.columns]
+    assert list(table["priced as"]) == ["no price (free)"] and list(table["USD"]) == [0.0]
+    assert any("price no price: 'llama3' is not in the price table" in c.value for c in at.caption)
+    at.text_input(key="traces_price_model").set_value("gpt-4o")
+    at.run()
+    [table] = [d.value for d in at.dataframe if "teacher" in d.value.columns]
+    assert list(table["priced as"]) == ["gpt-4o"] and table["USD"].iloc[0] > 0

@@ -1,12 +1,10 @@
 """Trace generation against a real HTTP server speaking the OpenAI API, with the job system."""
-import json
 import os
 import re
 from collections import Counter
 import signal
 import time
 
-import pandas as pd
 import pytest
 
 from backend.data import store
@@ -16,29 +14,9 @@ from backend.traces.engine import TraceRequest, launch_traces
 from backend.traces.estimate import estimate_cost
 from backend.traces.teachers import Teacher
 from tests.openai_server import FakeOpenAI
-from tests.trace_support import make_guard_responder
+from tests.trace_support import guard_rows, make_dataset, make_guard_responder
 
 KEY = "sk-test-0123456789abcdefghij"
-
-
-def guard_rows(n: int, prefix: str = "q") -> pd.DataFrame:
-    rows = []
-    for i in range(n):
-        harmful = i % 3 == 0
-        rows.append({"id": f"{prefix}{i}", "prompt": f"{prefix} prompt number {i} about {'weapons' if harmful else 'cooking'}",
-                     "response": None if i % 4 == 0 else f"reply {i}",
-                     "prompt_harm_label": "harmful" if harmful else "unharmful",
-                     "response_refusal_label": None if i % 4 == 0 else ("refusal" if harmful else "compliance"),
-                     "response_harm_label": None if i % 4 == 0 else "unharmful",
-                     "subcategory": None, "adversarial": False,
-                     "policy_labels": json.dumps({"violence": "unsafe" if harmful else "safe"}), "source": "test"})
-    return pd.DataFrame(rows)
-
-
-def make_dataset(name: str, n: int, prefix: str = "q") -> store.DatasetVersion:
-    with store.VersionWriter(name, "guard", "import") as w:
-        w.write(guard_rows(n, prefix))
-        return w.commit()
 
 
 @pytest.fixture()
@@ -91,7 +69,12 @@ def test_faults_lose_and_duplicate_nothing(env):
     assert len(faults) >= 12
     led = records.ledger(job.id)
     assert led["accepted"] == 40 and led["failed"] == 0
-    assert len(paid) == 40 and max(paid.values()) == 1  # every item paid exactly once
+    # Every item paid once, except the two that timed out: the server billed those and their retry, and the
+    # ledger counts the lost ones as possibly billed.
+    timed_out = {r["key"] for r in server.requests if r["fault"] == "timeout"}
+    assert len(paid) == 40 and len(timed_out) == 2
+    assert {key for key, n in paid.items() if n > 1} == timed_out and max(paid.values()) == 2
+    assert led["possibly_billed_requests"] == 2 and led["possibly_billed_usd"] > 0
 
 
 def test_budget_cap_holds(env):

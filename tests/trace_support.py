@@ -1,6 +1,11 @@
-"""Teacher behaviour for the fake OpenAI server: GuardReasoner-style traces from the gold hint."""
+"""Teacher behaviour for the fake OpenAI server (GuardReasoner-style traces from the gold hint) and guard
+datasets to send it."""
+import json
 import re
 
+import pandas as pd
+
+from backend.data import store
 from tests.openai_server import message_text
 
 HINT = re.compile(r"Request: (\w+)\nCompletion: (\w+)\nResponse: (\w+)")
@@ -28,3 +33,23 @@ def make_guard_responder(stubborn_words: tuple[str, ...] = (), cold_wrong_words:
         return guard_trace(request, completion, response)
 
     return respond
+
+
+def guard_rows(n: int, prefix: str = "q") -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        harmful = i % 3 == 0
+        rows.append({"id": f"{prefix}{i}", "prompt": f"{prefix} prompt number {i} about {'weapons' if harmful else 'cooking'}",
+                     "response": None if i % 4 == 0 else f"reply {i}",
+                     "prompt_harm_label": "harmful" if harmful else "unharmful",
+                     "response_refusal_label": None if i % 4 == 0 else ("refusal" if harmful else "compliance"),
+                     "response_harm_label": None if i % 4 == 0 else "unharmful",
+                     "subcategory": None, "adversarial": False,
+                     "policy_labels": json.dumps({"violence": "unsafe" if harmful else "safe"}), "source": "test"})
+    return pd.DataFrame(rows)
+
+
+def make_dataset(name: str, n: int, prefix: str = "q") -> store.DatasetVersion:
+    with store.VersionWriter(name, "guard", "import") as w:
+        w.write(guard_rows(n, prefix))
+        return w.commit()

@@ -18,11 +18,15 @@ def _progress_view(job) -> None:
                 + (f" · {job.error}" if job.error else ""))
     if job.status == "queued" and job.wait_reason:
         st.caption(f"Waiting: {job.wait_reason}")
+    if job.message:  # a job that ended with something to say: failed items, a budget stop
+        st.warning(job.message)
     if total:
         st.progress(min(1.0, done / total), f"{done:,} / {total:,}")
     metrics = {k: p[k] for k in ("accepted", "rejected", "failed", "cache_hits") if k in p}
     if "usd" in p:
         metrics["spent (USD)"] = f"{p['usd']:.4f}"
+    if p.get("possibly_billed_requests"):
+        metrics["possibly billed"] = f"{p['possibly_billed_requests']} · {p.get('possibly_billed_usd', 0):.4f} USD"
     if p.get("eta_s") is not None and job.status == "running":
         metrics["ETA"] = f"{p['eta_s'] / 60:.1f} min"
     if metrics:

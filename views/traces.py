@@ -17,7 +17,7 @@ from ui.common import attempt, pick_version
 from ui.executor import executor_picker
 from ui.jobs import job_controls, live_job
 
-st.title("🧠 Traces")
+st.title(":material/psychology: Traces")
 st.caption("Teacher-written reasoning per example (R-SFT, RAFT chain-of-thought, OrgAccess rationales).")
 
 recipes_with_templates = [name for name, r in RECIPES.items() if r.templates]
@@ -61,10 +61,18 @@ with setup:
     else:
         local_path = left.text_input("Local model folder", key="traces_local_path")
         names, base_url, key_env = ([local_path] if local_path else []), None, "OPENAI_API_KEY"
-    a, b, c = st.columns(3)
+    a, b, c, d = st.columns(4)
     concurrency = a.number_input("Concurrent requests", 1, 512, 16, key="traces_concurrency")
-    rpm = b.number_input("Requests / minute", 1, 100_000, 500, key="traces_rpm")
-    tpm = c.number_input("Tokens / minute", 1_000, 100_000_000, 200_000, step=10_000, key="traces_tpm")
+    limits_help = ("Empty = auto: OpenAI's tier default (500 requests, 200,000 tokens a minute) on api.openai.com; "
+                   "no client-side limit on any other endpoint, where the server's 429 and Retry-After pace the job. "
+                   "0 = no limit.")
+    rpm = b.number_input("Requests / minute", 0, 100_000, None, key="traces_rpm", placeholder="auto", help=limits_help)
+    tpm = c.number_input("Tokens / minute", 0, 100_000_000, None, step=10_000, key="traces_tpm", placeholder="auto",
+                         help=limits_help)
+    price_model = d.text_input("Price as", key="traces_price_model", placeholder="the model's name",
+                               help="A price table entry to bill every teacher as, or 'none' for nothing. Empty: "
+                                    "each model is priced by its own name, whatever the URL; a model the table "
+                                    "does not know (vLLM, Ollama, llama.cpp) is free.") if provider == "openai" else ""
 
     templates = list_templates(dv.recipe)
     names_t = [t.name for t in templates]
@@ -95,7 +103,8 @@ with setup:
                 st.text(m["content"])
 
 teachers = [attempt(Teacher, model=n, base_url=base_url or None, provider=provider, api_key_env=key_env,
-                    concurrency=int(concurrency), rpm=int(rpm), tpm=int(tpm)) for n in names]
+                    price_model=price_model.strip() or None, concurrency=int(concurrency),
+                    rpm=None if rpm is None else int(rpm), tpm=None if tpm is None else int(tpm)) for n in names]
 teachers = [t for t in teachers if t]
 
 with estimate_tab:
@@ -109,7 +118,8 @@ with estimate_tab:
                             limit=limit, output_tokens=None if pilot else output_tokens, pilot_job=pilot or None,
                             batch=batch)
         if estimates:
-            frame = pd.DataFrame([{"": "⭐ cheapest" if e.cheapest else "", "teacher": e.teacher,
+            frame = pd.DataFrame([{"": "cheapest" if e.cheapest else "", "teacher": e.teacher,
+                                   "priced as": e.price_model or "no price (free)",
                                    "requests": e.requests, "input tokens": e.input_tokens,
                                    "output tokens": e.output_tokens, "USD": round(e.usd_online, 4),
                                    "USD batch": round(e.usd_batch, 4), "minutes": e.minutes,
@@ -117,6 +127,11 @@ with estimate_tab:
             st.dataframe(frame, hide_index=True, width="stretch")
             st.caption(f"Prices as of {estimates[0].prices_as_of}; input tokens counted exactly "
                        f"({estimates[0].encoding}, OpenAI's chat framing); output: {estimates[0].output_tokens_source}.")
+            for e in estimates:
+                limits = ", ".join(f"{v:,} {n}" for n, v in (("requests", e.rpm), ("tokens", e.tpm)) if v)
+                st.caption(f"{e.teacher}: price {e.price}; "
+                           + (f"client-side limit {limits} a minute." if limits else
+                              "no client-side rate limit (the server's 429s pace the job)."))
             st.session_state["traces_estimates"] = {e.teacher: e.usd for e in estimates}
     else:
         st.info("Choose at least one teacher on the first tab.")
@@ -164,13 +179,17 @@ with browse_tab:
                        help=f"estimated before the run: {estimated:.4f}" if estimated is not None else None)
         st.caption(f"Ledger: {led['paid_requests']:,} paid requests, {led['cache_hits']:,} from cache, "
                    f"{led['input_tokens']:,} input / {led['output_tokens']:,} output tokens; "
-                   f"estimate {'-' if estimated is None else f'{estimated:.4f}'} USD vs actual {led['usd']:.4f} USD.")
+                   f"estimate {'-' if estimated is None else f'{estimated:.4f}'} USD vs actual {led['usd']:.4f} USD; "
+                   f"possibly billed: {led['possibly_billed_requests']:,} timed-out requests, up to "
+                   f"{led['possibly_billed_usd']:.4f} USD (the budget cap counts them in full).")
+        if led["failed"]:
+            st.warning(f"{led['failed']:,} of {led['items']:,} items failed: {led['failed_error']}")
         status = st.radio("Show", ["accepted", "rejected", "failed", "pending"], horizontal=True, key="traces_browse_status")
         page = records.items_page(job_id, status=status, limit=200)
         if page:
             item_id = st.selectbox("Item", [i["item_id"] for i in page], key="traces_browse_item")
             for a in records.attempts_of(job_id, item_id):
-                verdict = {1: "✅ agrees", 0: "❌ disagrees", None: "—"}[a["agrees"]]
+                verdict = {1: ":material/check_circle: agrees", 0: ":material/cancel: disagrees", None: "—"}[a["agrees"]]
                 paid = "from cache" if a["cached"] else f"{a['usd']:.5f} USD"
                 with st.expander(f"Attempt {a['attempt']} · temperature {a['temperature']} · {verdict} · {paid}",
                                  expanded=True):

@@ -35,7 +35,9 @@ def cmd_run(args):
     from backend.evaluation.runner import EvalRequest, launch_evaluation
     from backend.traces.teachers import Teacher
 
-    teacher = Teacher(model=args.teacher, base_url=args.base_url, api_key_env=args.api_key_env) if args.teacher else None
+    teacher = Teacher(model=args.teacher, base_url=args.base_url, api_key_env=args.api_key_env,
+                      price_model=args.price_model, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
+                      timeout_s=args.timeout) if args.teacher else None
     job = launch_evaluation(EvalRequest(
         dataset=args.dataset, split=args.split, train_job=args.run, checkpoint=args.checkpoint,
         base_model=args.base_model, adapter=args.adapter, teacher=teacher, max_new_tokens=args.max_new_tokens,
@@ -91,6 +93,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", help="a teacher model name (with --base-url for compatible endpoints)")
     p.add_argument("--base-url")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+    p.add_argument("--price-model", metavar="NAME|none", help="teacher: bill as this price table entry, or 'none' "
+                                                               "(default: the model's name; unknown models are free)")
+    p.add_argument("--concurrency", type=int, default=16, help="teacher: requests in flight")
+    p.add_argument("--rpm", type=int, help="teacher: requests per minute (default auto: OpenAI's tier default on "
+                                           "api.openai.com, none elsewhere; 0 = no limit)")
+    p.add_argument("--tpm", type=int, help="teacher: tokens per minute (default auto; 0 = no limit)")
+    p.add_argument("--timeout", type=float, default=120.0, help="teacher: seconds per request")
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=8)

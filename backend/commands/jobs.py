@@ -9,7 +9,8 @@ from backend.cli import add_json_flag, emit
 def _line(job) -> str:
     p = job.progress or {}
     counts = f"{p.get('done', '-')}/{p.get('total', '-')}" if p else ""
-    return f"{job.id:44} {job.kind:10} {job.status:10} {job.owner:16} {job.runs_on:14} {counts}"
+    return (f"{job.id:44} {job.kind:10} {job.status:10} {job.owner:16} {job.runs_on:14} {counts}"
+            + (f"  ({job.message})" if job.message else ""))
 
 
 def cmd_list(args):
@@ -65,7 +66,8 @@ def cmd_queue(args):
 def cmd_log(args):
     from backend.jobs.manager import log_tail
 
-    print(log_tail(args.job_id, args.bytes))
+    text = log_tail(args.job_id, args.bytes)
+    emit(args, {"id": args.job_id, "log": text}, text)
 
 
 def register(groups: argparse._SubParsersAction) -> None:

@@ -7,12 +7,19 @@ from backend.cli import add_executor_options, add_json_flag, slurm_options_from,
 
 
 def _teachers(args):
+    """One Teacher per --teacher: `estimate` takes several (a list), `run` one (a string, never its letters)."""
     from backend.traces.teachers import Teacher
 
+    names = [args.teacher] if isinstance(args.teacher, str) else list(args.teacher)
     return [Teacher(model=m, base_url=args.base_url, provider=args.provider, api_key_env=args.api_key_env,
                     price_model=args.price_model, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
                     timeout_s=args.timeout)
-            for m in args.teacher]
+            for m in names]
+
+
+def _limits(e) -> str:
+    return "no client-side limit" if not (e.rpm or e.tpm) else \
+        ", ".join(f"{v:,} {n}" for n, v in (("RPM", e.rpm), ("TPM", e.tpm)) if v)
 
 
 def cmd_estimate(args):
@@ -23,13 +30,16 @@ def cmd_estimate(args):
                               pilot_job=args.pilot_job, batch=args.batch, cached_input_fraction=args.cached_fraction)
     first = estimates[0]
     payload = {"requests": first.requests, "input_tokens": first.input_tokens, "output_tokens": first.output_tokens,
-               "usd": first.usd, "estimates": [e.to_json() for e in estimates]}
+               "usd": first.usd, "price": first.price, "price_model": first.price_model,
+               "estimates": [e.to_json() for e in estimates]}
 
     def text():
         lines = [f"{'TEACHER':32} {'REQUESTS':>9} {'INPUT TOK':>12} {'OUTPUT TOK':>12} {'USD':>10} {'USD BATCH':>10} {'MINUTES':>8}"]
         for e in estimates:
             lines.append(f"{e.teacher[:32]:32} {e.requests:>9,} {e.input_tokens:>12,} {e.output_tokens:>12,} "
-                         f"{e.usd_online:>10.2f} {e.usd_batch:>10.2f} {e.minutes:>8.1f}{'  <- cheapest' if e.cheapest else ''}")
+                         f"{e.usd_online:>10.4f} {e.usd_batch:>10.4f} {e.minutes:>8.1f}{'  <- cheapest' if e.cheapest else ''}")
+        for e in estimates:
+            lines.append(f"{e.teacher}: price {e.price}; {_limits(e)}, so limited by {e.limited_by}")
         lines.append(f"prices as of {first.prices_as_of}; output tokens: {first.output_tokens_source}")
         return "\n".join(lines)
 
@@ -49,13 +59,17 @@ def cmd_run(args):
     estimate = estimate_cost(args.dataset, [teacher], template=args.template, include_gold=not args.no_gold,
                              split=args.split, limit=args.limit, batch=args.batch)[0]
     job = launch_traces(request, estimate_usd=estimate.usd, slurm_options=slurm_options_from(args))
+
     def when_done(done) -> dict:
         led = ledger(done.id)
-        return {**{k: led[k] for k in ("done", "failed", "rejected", "accepted", "input_tokens", "output_tokens", "usd",
-                                       "agreement_rate")},
-                "dataset": (done.result or {}).get("dataset"), "stopped": (done.result or {}).get("stopped")}
+        result = done.result or {}
+        return {**{k: led[k] for k in ("done", "failed", "rejected", "accepted", "pending", "input_tokens",
+                                       "output_tokens", "usd", "possibly_billed_requests", "possibly_billed_usd",
+                                       "usd_worst_case", "agreement_rate")},
+                "dataset": result.get("dataset"), "stopped": result.get("stopped"), "message": done.message,
+                "status_line": done.status_line}
 
-    return emit_job(args, job, {"estimate_usd": estimate.usd}, when_done)
+    return emit_job(args, job, {"estimate_usd": estimate.usd, "price": estimate.price}, when_done)
 
 
 def cmd_templates(args):
@@ -93,10 +107,14 @@ def _teacher_options(p: argparse.ArgumentParser, many: bool) -> None:
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp); default OpenAI")
     p.add_argument("--provider", choices=["openai", "local"], default="openai")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
-    p.add_argument("--price-model", help="price table entry to bill as ('free' for self-hosted)")
+    p.add_argument("--price-model", metavar="NAME|none",
+                   help="bill as this price table entry, or 'none' for nothing ('free' also works); default: the "
+                        "model's own name, and a model not in the table is free (except on OpenAI's endpoint)")
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--rpm", type=int, default=500, help="requests per minute")
-    p.add_argument("--tpm", type=int, default=200_000, help="tokens per minute")
+    p.add_argument("--rpm", type=int, default=None,
+                   help="requests per minute (default auto: OpenAI's tier default on api.openai.com, no client-side "
+                        "limit elsewhere, where the server's 429 and Retry-After pace the job; 0 = no limit)")
+    p.add_argument("--tpm", type=int, default=None, help="tokens per minute (default auto, as --rpm; 0 = no limit)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--template", help="template name (see `traces templates RECIPE`)")
     p.add_argument("--split", help="only this split")

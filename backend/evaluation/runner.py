@@ -181,10 +181,12 @@ def _generate_teacher(ctx: JobContext, conversations: list[list[dict]], ids: lis
     items = [Item(item_id=i, row_id=i, per_value=None, messages=m, gold={}) for i, m in zip(ids, conversations)]
     keep_all = TraceTemplate(name="evaluation", description="", system="", user="", max_tokens=int(ctx.spec.get("max_new_tokens", 512)))
     spec = {**ctx.spec, "max_tokens": ctx.spec.get("max_new_tokens", 512), "max_rejects": 0}
-    run = TraceRun(JobContext(ctx.job_id, ctx.job_dir, spec, ctx.attempt, ctx.cancel_event, ctx.started), items, keep_all)
-    result = run.run(write_dataset=False)
+    run = TraceRun(JobContext(ctx.job_id, ctx.job_dir, spec, ctx.attempt, ctx.cancel_event, ctx.started,
+                              warnings=ctx.warnings), items, keep_all)
+    result = run.run(write_dataset=False)  # a teacher that refuses every request raises with its message
     if result.get("stopped") or ctx.cancelled:
-        raise LabError(f"teacher evaluation stopped ({result.get('stopped') or 'cancelled'}) after {result['done']} rows")
+        raise LabError(f"teacher evaluation stopped ({result.get('stopped') or 'cancelled'}) after {result['done']} rows"
+                       + (f": {result['warning']}" if result.get("warning") else ""))
     texts = {r["item_id"]: r["text"] for r in records.accepted_items(ctx.job_id)}
     return [texts.get(i) or "" for i in ids]
 

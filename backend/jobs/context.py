@@ -17,6 +17,7 @@ class JobContext:
     attempt: int = 1
     cancel_event: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.time)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def cancelled(self) -> bool:
@@ -41,6 +42,13 @@ class JobContext:
 
     def metric(self, **values) -> None:
         append_jsonl(self.job_dir / METRICS, {"ts": time.time(), **values})
+
+    def warn(self, message: str) -> None:
+        """Something the user should know about a job that still succeeded (e.g. some items failed): logged,
+        and shown with its status (`jobs list`, `jobs show`, the pages) as the job's message."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+        self.log(f"warning: {message}")
 
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)

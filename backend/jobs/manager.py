@@ -65,13 +65,21 @@ class JobInfo:
     wait_reason: str | None = None
     progress: dict | None = None
     result: dict | None = None
+    message: str | None = None  # what a job that ended wants its status shown with (e.g. "3 of 40 items failed")
 
     @property
     def runs_on(self) -> str:
         return f"slurm {self.slurm_job_id}" if self.executor == "slurm" else "local"
 
+    @property
+    def status_line(self) -> str:
+        """The status with what it needs said: "succeeded (3 of 40 items failed: ...)", "failed: the error"."""
+        if self.error and self.status in ("failed", "lost"):
+            return f"{self.status}: {self.error}"
+        return f"{self.status} ({self.message})" if self.message else self.status
+
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "status_line": self.status_line}
 
 
 def _int_pairs(variable: str, defaults: dict[str, int]) -> dict[str, int]:
@@ -354,7 +362,8 @@ def _info(row: dict) -> JobInfo:
     job_dir = Path(row["job_dir"])
     status = read_json(job_dir / STATUS, {}) or {}
     fields = {k: row[k] for k in JobInfo.__dataclass_fields__ if k in row}
-    return JobInfo(**fields, progress=last_record(job_dir / PROGRESS), result=status.get("result"))
+    return JobInfo(**fields, progress=last_record(job_dir / PROGRESS), result=status.get("result"),
+                   message=status.get("message"))
 
 
 def _row(job_id: str) -> dict:

@@ -19,6 +19,7 @@ import psutil
 from backend.jobs.context import JobContext
 from backend.jobs.files import CANCEL_REQUEST, SPEC, STATUS, read_json, write_json_atomic
 from backend.jobs.kinds import get_kind, resolve_target
+from backend.jobs.threads import set_job_threads
 from backend.storage.db import connect, now_iso, transaction
 
 
@@ -52,6 +53,9 @@ def main(job_dir: str) -> int:
         request.unlink(missing_ok=True)
         ctx.cancel_event.set()
     ctx.log(f"job {job_id} ({spec['kind']}) attempt {ctx.attempt} started")
+    threads = set_job_threads(job_id)  # before the job imports torch & co.
+    if threads.threads is not None:
+        ctx.log(f"{threads.threads} CPU thread(s): {threads.reason}")
     status, error, result = "succeeded", None, None
     try:
         result = resolve_target(get_kind(spec["kind"]))(ctx)
@@ -61,10 +65,12 @@ def main(job_dir: str) -> int:
         traceback.print_exc()
         status, error = ("cancelled", None) if ctx.cancelled else ("failed", f"{type(exc).__name__}: {exc}")
     ended = now_iso()
-    write_json_atomic(path / STATUS, {"status": status, "error": error, "result": result, "started_at": started,
-                                      "ended_at": ended})
+    message = "; ".join(ctx.warnings) or None  # e.g. "3 of 40 items failed: ...": shown with the status
+    write_json_atomic(path / STATUS, {"status": status, "error": error, "message": message, "result": result,
+                                      "started_at": started, "ended_at": ended})
     _set_row(job_id, status=status, error=error, ended_at=ended)
-    ctx.log(f"job {job_id} {status}" + (f": {error}" if error else "") + (f" {json.dumps(result, default=str)}" if result else ""))
+    ctx.log(f"job {job_id} {status}" + (f": {error}" if error else "") + (f" ({message})" if message else "")
+            + (f" {json.dumps(result, default=str)}" if result else ""))
 
     from backend.jobs.manager import schedule
 

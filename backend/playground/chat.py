@@ -1,6 +1,7 @@
 """Chat with a model: replies streamed piece by piece, two models side by side, and recipe-aware prompts."""
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 
@@ -8,7 +9,7 @@ from backend.data.store import load_frame, resolve
 from backend.errors import LabError
 from backend.playground.models import ModelChoice, get_cache
 from backend.recipes import get_recipe
-from backend.traces.teachers import require_api_key, teacher_from_json
+from backend.traces.teachers import require_api_key, server_message, teacher_from_json
 
 DEFAULT_MAX_NEW_TOKENS = 256
 
@@ -109,7 +110,14 @@ def _teacher_pieces(reply: ReplyStream, choice: ModelChoice, messages: list[dict
         stream = client.chat.completions.create(
             model=teacher.model, messages=messages, max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
             stream=True, stream_options={"include_usage": True})
+        if "text/event-stream" not in stream.response.headers.get("content-type", ""):
+            # A server that ignores stream=true answers with one plain JSON reply: the SSE reader would
+            # find no events in it and return an empty reply without a word.
+            yield _plain_reply(reply, choice, teacher, stream.response)
+            return
+        chunks = 0
         for chunk in stream:
+            chunks += 1
             if chunk.usage is not None:
                 reply.tokens = chunk.usage.completion_tokens
             for part in chunk.choices:
@@ -117,8 +125,64 @@ def _teacher_pieces(reply: ReplyStream, choice: ModelChoice, messages: list[dict
                     yield part.delta.content
                 if part.finish_reason:
                     reply.finish_reason = part.finish_reason
-    except openai.APIError as exc:
-        raise LabError(f"{choice.label}: the endpoint {teacher.endpoint} answered with an error: {exc}") from exc
+        if not chunks:
+            raise LabError(f"{choice.label}: the endpoint {teacher.endpoint} ended its stream without sending anything")
+    except openai.APIError as exc:  # the server's own words (OpenAI's, FastAPI's or plain text), not "Error code: 404"
+        status = f"{exc.status_code} " if isinstance(exc, openai.APIStatusError) else ""
+        raise LabError(f"{choice.label}: the endpoint {teacher.endpoint} answered with an error: "
+                       f"{status}{server_message(exc)}") from exc
+
+
+def _plain_reply(reply: ReplyStream, choice: ModelChoice, teacher, response) -> str:
+    """The text of a non-streamed chat completion, with its token count and finish reason; a reply that is not
+    one (an error object, HTML, an empty body) is a LabError that quotes it."""
+    body = response.read()
+    response.close()
+    where = f"{choice.label}: the endpoint {teacher.endpoint}"
+    if body.lstrip().startswith(b"data:"):  # a stream after all, under another content type
+        return _sse_text(reply, where, body)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        shown = " ".join(body.decode("utf-8", "replace").split())[:300] or "an empty body"
+        raise LabError(f"{where} answered a streamed request with neither a stream nor JSON "
+                       f"({response.headers.get('content-type') or 'no content type'}): {shown}") from None
+    if isinstance(data, dict) and data.get("error"):
+        error = data["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise LabError(f"{where} answered with an error: {message}")
+    choices = data.get("choices") if isinstance(data, dict) else None
+    message = (choices[0].get("message") or {}) if choices and isinstance(choices[0], dict) else None
+    if message is None or not isinstance(message.get("content"), str):
+        raise LabError(f"{where} answered with JSON that holds no reply text: {json.dumps(data)[:300]}")
+    usage = data.get("usage") or {}
+    reply.tokens = usage.get("completion_tokens")
+    reply.finish_reason = choices[0].get("finish_reason")
+    if not message["content"]:
+        raise LabError(f"{where} answered with an empty reply (finish reason {reply.finish_reason}, "
+                       f"{reply.tokens} tokens billed)")
+    return message["content"]
+
+
+def _sse_text(reply: ReplyStream, where: str, body: bytes) -> str:
+    pieces = []
+    for line in body.decode("utf-8", "replace").splitlines():
+        data = line[5:].strip() if line.startswith("data:") else ""
+        if not data or data == "[DONE]":
+            continue
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise LabError(f"{where} sent a stream line that is not JSON: {data[:300]}") from None
+        if chunk.get("error"):
+            error = chunk["error"]
+            raise LabError(f"{where} answered with an error: {error.get('message') if isinstance(error, dict) else error}")
+        if chunk.get("usage"):
+            reply.tokens = chunk["usage"].get("completion_tokens")
+        for part in chunk.get("choices") or []:
+            pieces.append((part.get("delta") or {}).get("content") or "")
+            reply.finish_reason = part.get("finish_reason") or reply.finish_reason
+    return "".join(pieces)
 
 
 def stream_reply(choice: ModelChoice, messages: list[dict], *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,

@@ -160,3 +160,24 @@ MIGRATIONS.append(
         ],
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0007_trace_possibly_billed",
+        [
+            # Requests that timed out on our side: the provider may still have run and billed them.
+            """CREATE TABLE trace_possibly_billed (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                job_id TEXT NOT NULL,
+                item_id TEXT NOT NULL,
+                cache_key TEXT,
+                reason TEXT NOT NULL,
+                prompt_tokens INTEGER NOT NULL,
+                max_tokens INTEGER NOT NULL,
+                usd REAL NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX trace_possibly_billed_job ON trace_possibly_billed(job_id)",
+        ],
+    )
+)

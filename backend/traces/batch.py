@@ -14,7 +14,7 @@ import openai
 from backend.errors import LabError
 from backend.traces import records
 from backend.traces.records import Completion, cache_key
-from backend.traces.teachers import require_api_key
+from backend.traces.teachers import body_message, require_api_key
 from backend.traces.tokens import count_chats_tokens
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -100,9 +100,19 @@ def _collect_round(run, client, state: dict, by_id: dict, round_no: int, final: 
                 run.ctx.log(f"cancelled while batch {batch.id} is {batch.status}; resume will keep polling it")
                 return None
             time.sleep(poll)
-        if batch.status != "completed" or not batch.output_file_id:
-            raise LabError(f"batch {batch.id} ended {batch.status}")
-        content = client.files.content(batch.output_file_id).text
+        if batch.status != "completed" or not (batch.output_file_id or batch.error_file_id):
+            errors = "; ".join(e.message for e in ((batch.errors.data or []) if batch.errors else []) if e.message)
+            raise LabError(f"batch {batch.id} ended {batch.status}" + (f": {errors}" if errors else ""))
+        if batch.error_file_id:  # requests the endpoint refused: failed items, with the server's own message
+            for line in client.files.content(batch.error_file_id).text.splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    response = record.get("response") or {}
+                    message = body_message(response.get("body")) or body_message(record.get("error")) or "no reply"
+                    records.finish_item(run.ctx.job_id, record.get("custom_id", "?"), "failed",
+                                        error=f"{response.get('status_code', '?')} from the teacher "
+                                              f"({run.teacher.label}): {message}")
+        content = client.files.content(batch.output_file_id).text if batch.output_file_id else ""
         for line in content.splitlines():
             if not line.strip():
                 continue

@@ -25,9 +25,12 @@ from backend.storage.db import connect
 from backend.traces import records
 from backend.traces.limits import Budget, RateLimiter, backoff_delay
 from backend.traces.records import Completion, cache_key
-from backend.traces.teachers import Teacher, require_api_key, teacher_from_json
+from backend.traces.teachers import Teacher, require_api_key, server_message, teacher_from_json
 from backend.traces.templates import Item, build_items, get_template, prepared_frame, template_from_json, template_hash, template_to_json
 from backend.traces.tokens import count_chats_tokens
+
+
+FAIL_FAST = 3  # items refused the same way in a row (no success between) before a job stops as failed
 
 
 @dataclass
@@ -95,9 +98,11 @@ class TraceRun:
             self.version, self.template, include_gold=spec.get("include_gold", True), split=spec.get("split"),
             limit=spec.get("limit"))
         records.register_items(ctx.job_id, self.items)
-        spent = records.ledger(ctx.job_id)["usd"]
+        spent = records.ledger(ctx.job_id)["usd_worst_case"]  # possibly billed timeouts count at worst case
         self.budget = Budget(spec.get("budget_usd"), spent)
         self.stop_reason: str | None = None
+        self.refused: str | None = None  # the message of a teacher that refuses every request
+        self._same_refusals, self._last_refusal, self._successes = 0, None, 0
         self.done_now = 0
 
     # -- one request ---------------------------------------------------------------------------
@@ -111,16 +116,17 @@ class TraceRun:
         return self.price.cost(prompt_tokens, completion_tokens, cached_tokens, self.discount)
 
     async def request(self, client, limiter: RateLimiter, messages: list[dict], params: dict,
-                      input_tokens: int) -> Completion | None:
-        """One paid completion with retries; None when the budget or a cancel stops it first."""
+                      input_tokens: int, item_id: str = "", key: str | None = None) -> Completion | None:
+        """One paid completion with retries; None when the budget, a cancel or a refusing teacher stops it first.
+        A non-retryable refusal (400, 401, 403, 404, 422) raises TeacherRefused with the server's message."""
         worst = self.cost(input_tokens, params["max_tokens"])
         if not self.budget.try_reserve(worst):
             self.stop_reason = self.stop_reason or "budget"
             return None
-        actual = 0.0
+        reserved, actual = worst, 0.0
         try:
             for retry in range(self.teacher.max_retries + 1):
-                if self.ctx.cancelled:
+                if self.ctx.cancelled or self.refused:
                     return None
                 await limiter.acquire(input_tokens + params["max_tokens"])
                 try:
@@ -137,22 +143,56 @@ class TraceRun:
                 except openai.RateLimitError as exc:
                     delay = backoff_delay(retry, _retry_after(exc))
                     limiter.pause(delay)
-                    self.ctx.log(f"429 rate limited; waiting {delay:.1f}s")
-                except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as exc:
+                    self.ctx.log(f"429 rate limited ({server_message(exc)}); waiting {delay:.1f}s")
+                except openai.APITimeoutError:
+                    # We gave up, but the provider may have run the request and billed it: count it at its
+                    # worst case, and reserve the retry's worst case afresh.
+                    records.record_possibly_billed(self.ctx.job_id, item_id, key, "timeout", input_tokens,
+                                                   params["max_tokens"], worst, db=self.db)
+                    self.budget.settle(reserved, worst)
+                    reserved = 0.0
+                    delay = backoff_delay(retry)
+                    self.ctx.log(f"timed out after {self.teacher.timeout_s:g}s (possibly billed, up to "
+                                 f"{worst:.5f} USD); retry {retry + 1} in {delay:.1f}s")
+                    if retry < self.teacher.max_retries:
+                        if not self.budget.try_reserve(worst):
+                            self.stop_reason = self.stop_reason or "budget"
+                            return None
+                        reserved = worst
+                except (openai.APIConnectionError, openai.InternalServerError) as exc:
                     delay = backoff_delay(retry, _retry_after(exc))
-                    self.ctx.log(f"{type(exc).__name__}; retry {retry + 1} in {delay:.1f}s")
+                    self.ctx.log(f"{type(exc).__name__} ({server_message(exc)}); retry {retry + 1} in {delay:.1f}s")
                 except openai.APIStatusError as exc:
                     if exc.status_code >= 500 or exc.status_code in (408, 409):
                         delay = backoff_delay(retry, _retry_after(exc))
+                        self.ctx.log(f"{exc.status_code} ({server_message(exc)}); retry {retry + 1} in {delay:.1f}s")
                     else:
-                        raise LabError(f"{exc.status_code} from the teacher: {exc.message}") from None
+                        raise TeacherRefused(exc.status_code, f"{exc.status_code} from the teacher "
+                                             f"({self.teacher.label}): {server_message(exc)}") from None
                 except (ValueError, TypeError, AttributeError, IndexError, openai.APIResponseValidationError) as exc:
                     delay = backoff_delay(retry)
                     self.ctx.log(f"malformed reply ({type(exc).__name__}: {exc}); retry {retry + 1} in {delay:.1f}s")
                 await asyncio.sleep(delay)
             raise LabError(f"no valid reply after {self.teacher.max_retries + 1} tries")
         finally:
-            self.budget.settle(worst, actual)
+            self.budget.settle(reserved, actual)
+
+    def note_outcome(self, refusal: TeacherRefused | None) -> None:
+        """Count refusals in a row: after FAIL_FAST items refused the same way with no success in between, the
+        teacher refuses everything (an unknown model, a bad key, a wrong URL): stop, and the job fails with the
+        server's message. A 400 or 422 after some successes is taken as one item's problem (a prompt the
+        provider rejects), so those stop the job only while nothing has succeeded yet."""
+        if refusal is None:
+            self._same_refusals = 0
+            self._successes += 1
+            return
+        self._same_refusals = self._same_refusals + 1 if str(refusal) == self._last_refusal else 1
+        self._last_refusal = str(refusal)
+        systemic = refusal.status in (401, 403, 404) or not self._successes
+        if self._same_refusals >= FAIL_FAST and systemic and not self.refused:
+            self.refused = str(refusal)
+            self.stop_reason = self.stop_reason or "teacher refused"
+            self.ctx.log(f"{FAIL_FAST} items in a row refused the same way; stopping: {refusal}")
 
     # -- one item ------------------------------------------------------------------------------
     async def process(self, item: Item, client, limiter: RateLimiter, input_tokens: int, slots: asyncio.Semaphore):
@@ -170,12 +210,15 @@ class TraceRun:
                     if self.ctx.cancelled or self.stop_reason:
                         return
                     try:
-                        completion = await self.request(client, limiter, item.messages, params, input_tokens)
+                        completion = await self.request(client, limiter, item.messages, params, input_tokens,
+                                                        item_id=item.item_id, key=key)
                     except LabError as exc:
                         records.finish_item(self.ctx.job_id, item.item_id, "failed", error=str(exc), db=self.db)
+                        self.note_outcome(exc if isinstance(exc, TeacherRefused) else None)
                         return
                     if completion is None:
                         return
+                    self.note_outcome(None)
                 if self.settle(item, attempt, temperature_now, completion, key, params,
                                last=attempt == first_attempt + max_rejects):
                     return
@@ -204,14 +247,16 @@ class TraceRun:
     def report(self) -> None:
         led = records.ledger(self.ctx.job_id, db=self.db)
         self.ctx.progress(done=led["done"], total=led["items"], accepted=led["accepted"], rejected=led["rejected"],
-                          failed=led["failed"], usd=round(led["usd"], 6), input_tokens=led["input_tokens"],
+                          failed=led["failed"], usd=round(led["usd"], 6),
+                          possibly_billed_requests=led["possibly_billed_requests"],
+                          possibly_billed_usd=round(led["possibly_billed_usd"], 6), input_tokens=led["input_tokens"],
                           output_tokens=led["output_tokens"], cache_hits=led["cache_hits"],
                           agreement_rate=led["agreement_rate"], rate_done=self.done_now)
 
     async def run_online(self, todo: list[Item]) -> None:
         client = openai.AsyncOpenAI(base_url=self.teacher.base_url, api_key=require_api_key(self.teacher),
                                     max_retries=0, timeout=self.teacher.timeout_s)
-        limiter = RateLimiter(self.teacher.rpm, self.teacher.tpm)
+        limiter = RateLimiter(*self.teacher.rate_limits())
         slots = asyncio.Semaphore(self.teacher.concurrency)
         counts = count_chats_tokens([i.messages for i in todo], self.price.encoding) if todo else []
         tasks = [asyncio.create_task(self.process(item, client, limiter, n, slots)) for item, n in zip(todo, counts)]
@@ -239,9 +284,11 @@ class TraceRun:
         self.attempts_so_far = {r["item_id"]: r["attempts"]
                                 for r in records.items_page(self.ctx.job_id, limit=10**9, db=self.db)}
         todo = self.todo()
+        rpm, tpm = self.teacher.rate_limits() if self.teacher.provider == "openai" else (None, None)
         self.ctx.log(f"{len(self.items)} items, {len(todo)} to do; teacher {self.teacher.label}; "
+                     f"price {self.price.describe()}; client-side limits: {rpm or 'no'} RPM, {tpm or 'no'} TPM; "
                      f"budget {self.budget.limit if self.budget.limit is not None else 'none'} USD, "
-                     f"already spent {self.budget.spent:.4f}")
+                     f"already spent {self.budget.spent:.4f} (worst case)")
         if self.batch:
             from backend.traces.batch import run_batch
 
@@ -255,13 +302,31 @@ class TraceRun:
         self.report()
         led = records.ledger(self.ctx.job_id)
         result = {key: led[key] for key in ("items", "done", "accepted", "rejected", "failed", "pending", "usd",
+                                            "possibly_billed_requests", "possibly_billed_usd", "usd_worst_case",
                                             "input_tokens", "output_tokens", "cache_hits", "agreement_rate")}
         result["estimate_usd"] = self.ctx.spec.get("estimate_usd")
+        result["price"] = self.price.describe()
         if self.ctx.cancelled:
             return {**result, "stopped": "cancelled"}
+        if self.refused:
+            raise TeacherRefused(None, f"{self.refused} (stopped after {led['failed']} items failed this way; "
+                                       f"{led['pending']} not sent)")
+        if led["failed"] and not led["done"] and not led["pending"]:
+            raise LabError(f"all {led['failed']} items failed: {led['failed_error']}")
+        warnings = []
+        if led["failed"]:
+            warnings.append(f"{led['failed']} of {led['items']} items failed: {led['failed_error']}")
         if self.stop_reason:
-            self.ctx.log(f"stopped: {self.stop_reason} (spent {led['usd']:.4f} of {self.budget.limit} USD)")
+            warnings.append(f"stopped: {self.stop_reason} (spent {led['usd']:.4f} USD, worst case "
+                            f"{led['usd_worst_case']:.4f}, of {self.budget.limit} USD; {led['pending']} items not sent)")
             result["stopped"] = self.stop_reason
+        if led["possibly_billed_requests"]:
+            warnings.append(f"{led['possibly_billed_requests']} timed-out requests possibly billed "
+                            f"(up to {led['possibly_billed_usd']:.4f} USD)")
+        for warning in warnings:
+            self.ctx.warn(warning)
+        if warnings:
+            result["warning"] = "; ".join(warnings)
         if led["accepted"] and self.write_output:
             out = self.write_dataset(led)
             result["dataset"] = out.ref
@@ -296,13 +361,37 @@ class TraceRun:
             return writer.commit(summary=summary)
 
 
+class TeacherRefused(LabError):
+    """The endpoint refused a request in a way no retry fixes (400, 401, 403, 404, 422); the text is its own."""
+
+    def __init__(self, status: int | None, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 def _retry_after(exc) -> float | None:
+    """The server's wait in seconds: retry-after-ms, else Retry-After (seconds or an HTTP date)."""
     response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if response is None:
         return None
+    headers = response.headers
+    try:
+        if headers.get("retry-after-ms") is not None:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+    except ValueError:
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError, IndexError):
+            return None
 
 
 def run_trace_job(ctx: JobContext) -> dict:

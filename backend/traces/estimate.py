@@ -1,5 +1,6 @@
 """What a trace job will cost before a cent is spent: exact input tokens (OpenAI's chat billing),
-expected output tokens, dollars from the dated price table, and time at the teacher's rate limits."""
+expected output tokens, dollars from the dated price table (by the model's name, or --price-model; each
+estimate says which price it used), and time at the teacher's rate limits (resolved per endpoint)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -29,6 +30,11 @@ class CostEstimate:
     limited_by: str
     prices_as_of: str
     encoding: str
+    price: str = ""  # which price was used, in words ("gpt-4o-mini (0.15 / 0.6 USD ...)", "no price: ...")
+    price_model: str | None = None  # the price table entry used; None when nothing is billed
+    price_source: str = "table"  # table (the model's name), given (--price-model), none, no price, local
+    rpm: int | None = None  # the client-side limits in force (None: none; the server's 429s pace the job)
+    tpm: int | None = None
     cheapest: bool = False
 
     def to_json(self) -> dict:
@@ -76,22 +82,25 @@ def estimate_cost(dataset: str, teachers: list[Teacher], *, template: str | None
         cached = int(input_tokens * cached_input_fraction)
         online = price.cost(input_tokens, out_tokens, cached)
         offline = price.cost(input_tokens, out_tokens, cached, discount)
-        minutes, limited_by = _duration(len(items), input_tokens + out_tokens, teacher, latency_s)
+        rpm, tpm = teacher.rate_limits() if teacher.provider == "openai" else (None, None)
+        minutes, limited_by = _duration(len(items), input_tokens + out_tokens, teacher, latency_s, rpm, tpm)
         estimates.append(CostEstimate(
             teacher=teacher.label, model=teacher.model, requests=len(items), input_tokens=input_tokens,
             output_tokens=out_tokens, output_tokens_source=source, usd=offline if batch else online,
             usd_online=online, usd_batch=offline, batch=batch, minutes=minutes, limited_by=limited_by,
-            prices_as_of=table.get("as_of", "?"), encoding=price.encoding))
+            prices_as_of=table.get("as_of", "?"), encoding=price.encoding, price=price.describe(),
+            price_model=price.priced_as, price_source=price.source, rpm=rpm, tpm=tpm))
     cheapest = min(estimates, key=lambda e: e.usd)
     cheapest.cheapest = True
     return estimates
 
 
-def _duration(requests: int, tokens: int, teacher: Teacher, latency_s: float) -> tuple[float, str]:
+def _duration(requests: int, tokens: int, teacher: Teacher, latency_s: float, rpm: int | None,
+              tpm: int | None) -> tuple[float, str]:
     limits = {"concurrency": requests * latency_s / teacher.concurrency / 60}
-    if teacher.rpm:
-        limits["requests per minute"] = requests / teacher.rpm
-    if teacher.tpm:
-        limits["tokens per minute"] = tokens / teacher.tpm
+    if rpm:
+        limits["requests per minute"] = requests / rpm
+    if tpm:
+        limits["tokens per minute"] = tokens / tpm
     limited_by = max(limits, key=limits.get)
     return round(limits[limited_by], 2), limited_by

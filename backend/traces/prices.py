@@ -11,6 +11,9 @@ from backend.errors import LabError
 SHIPPED = Path(__file__).with_name("prices.json")
 
 
+FREE_WORDS = ("none", "free")  # --price-model none (and the older 'free'): bill nothing
+
+
 @dataclass(frozen=True)
 class Price:
     model: str
@@ -18,6 +21,27 @@ class Price:
     cached_input: float | None
     output: float
     encoding: str
+    priced_as: str | None = None  # the price table entry used; None when nothing is billed
+    source: str = "table"  # table (by the model's name), given (--price-model NAME), none, no price, local
+
+    @property
+    def free(self) -> bool:
+        return self.priced_as is None
+
+    def describe(self) -> str:
+        """Which price an estimate or a job uses, in words (the CLI, the JSON and the Traces page show it)."""
+        rates = (f"{self.input:g} / {self.output:g} USD per 1M input / output tokens"
+                 if not self.free else "free")
+        if self.source == "table":
+            return f"{self.priced_as} ({rates})"
+        if self.source == "given":
+            return f"{self.priced_as}, as --price-model says ({rates})"
+        if self.source == "none":
+            return "none: --price-model none, nothing is billed"
+        if self.source == "local":
+            return "none: a model on this machine, nothing is billed"
+        return (f"no price: {self.model!r} is not in the price table, so it is counted as free "
+                "(--price-model NAME prices it as a table entry)")
 
     def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0, batch_discount: float = 0.0) -> float:
         """Dollars for one request's tokens (prices are per 1M tokens)."""
@@ -58,17 +82,32 @@ def save_table(table: dict) -> Path:
     return path
 
 
-def price_for(model: str, table: dict | None = None) -> Price:
+def table_entry(model: str, table: dict | None = None) -> str | None:
+    """The price table entry a model name bills as: the name itself, its family for dated snapshots
+    (gpt-4o-2024-08-06 -> gpt-4o), and the same after a gateway's provider prefix (openai/gpt-4o-mini)."""
+    models = (table or load_table()).get("models", {})
+    for name in dict.fromkeys([model, model.rsplit("/", 1)[-1]]):
+        if name in models:
+            return name
+        family = max((m for m in models if name.startswith(m + "-")), key=len, default=None)
+        if family:
+            return family
+    return None
+
+
+def price_for(model: str, table: dict | None = None, source: str = "table") -> Price:
     table = table or load_table()
     models = table.get("models", {})
-    entry = models.get(model)
-    if entry is None:  # dated snapshots such as gpt-4o-2024-08-06 bill as their family
-        family = max((m for m in models if model.startswith(m + "-")), key=len, default=None)
-        entry = models.get(family) if family else None
-    if entry is None:
+    name = table_entry(model, table)
+    if name is None:
         raise LabError(f"no price for model {model!r}; add it to the price table (known: {', '.join(models)})")
+    entry = models[name]
     return Price(model, float(entry["input"]), entry.get("cached_input"), float(entry["output"]),
-                 entry.get("encoding") or "o200k_base")
+                 entry.get("encoding") or "o200k_base", priced_as=name, source=source)
+
+
+def free_price(model: str, source: str, encoding: str = "o200k_base") -> Price:
+    return Price(model, 0.0, 0.0, 0.0, encoding, priced_as=None, source=source)
 
 
 def batch_discount(table: dict | None = None) -> float:

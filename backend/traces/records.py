@@ -106,12 +106,25 @@ def finish_item(job_id: str, item_id: str, status: str, text: str | None = None,
         _set_outcome(db, job_id, item_id, status, text, labels, agrees, error)
 
 
+def record_possibly_billed(job_id: str, item_id: str, key: str | None, reason: str, prompt_tokens: int,
+                           max_tokens: int, usd: float, db: sqlite_utils.Database | None = None) -> None:
+    """A request we gave up on (a timeout on our side) that the provider may still have run and billed: it
+    counts at its worst-case cost in the ledger's possibly-billed columns and against the budget."""
+    with _using(db) as db, transaction(db):
+        db.conn.execute(
+            "INSERT INTO trace_possibly_billed (job_id, item_id, cache_key, reason, prompt_tokens, max_tokens, usd, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, item_id, key, reason, prompt_tokens, max_tokens, usd, now_iso()))
+
+
 def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
 def ledger(job_id: str, db: sqlite_utils.Database | None = None) -> dict:
-    """Requests, tokens and dollars of one job, from its attempts (paid ones only count toward usd)."""
+    """Requests, tokens and dollars of one job, from its attempts (paid ones only count toward usd). Requests
+    that timed out on our side are `possibly_billed_requests` at their worst-case `possibly_billed_usd`;
+    `usd_worst_case` adds them to `usd` (what the budget cap counts)."""
     with _using(db) as db:
         spend = next(iter(db.query(
             "SELECT COUNT(*) attempts, COALESCE(SUM(1 - cached), 0) paid_requests, COALESCE(SUM(cached), 0) cache_hits, "
@@ -123,8 +136,15 @@ def ledger(job_id: str, db: sqlite_utils.Database | None = None) -> dict:
         agreement = next(iter(db.query(
             "SELECT COUNT(*) n, COALESCE(SUM(agrees), 0) agreed FROM trace_attempts WHERE job_id = ? AND agrees IS NOT NULL",
             [job_id])))
+        possibly = next(iter(db.query(
+            "SELECT COUNT(*) n, COALESCE(SUM(usd), 0) usd FROM trace_possibly_billed WHERE job_id = ?", [job_id])))
+        errors = [r["error"] for r in db.query(
+            "SELECT error, COUNT(*) n FROM trace_items WHERE job_id = ? AND status = 'failed' AND error IS NOT NULL "
+            "GROUP BY error ORDER BY n DESC LIMIT 1", [job_id])]
     total = sum(counts.values())
-    return {**spend, "items": total, "accepted": counts.get("accepted", 0), "rejected": counts.get("rejected", 0),
+    return {**spend, "possibly_billed_requests": possibly["n"], "possibly_billed_usd": possibly["usd"],
+            "usd_worst_case": spend["usd"] + possibly["usd"], "failed_error": errors[0] if errors else None,
+            "items": total, "accepted": counts.get("accepted", 0), "rejected": counts.get("rejected", 0),
             "failed": counts.get("failed", 0), "pending": counts.get("pending", 0),
             "done": counts.get("accepted", 0) + counts.get("rejected", 0),
             "agreement_rate": agreement["agreed"] / agreement["n"] if agreement["n"] else None}
