@@ -6,19 +6,19 @@ import streamlit as st
 
 from ui.auth import gate
 
-st.set_page_config(page_title="Finetune Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Finetune Lab", page_icon=":material/science:", layout="wide")
 gate()
 
 pages = [
-    st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("views/data.py", title="Data", icon="🗂️"),
-    st.Page("views/retrieval.py", title="Retrieval", icon="🔎"),
-    st.Page("views/traces.py", title="Traces", icon="🧠"),
-    st.Page("views/train.py", title="Train", icon="🏋️"),
-    st.Page("views/monitor.py", title="Monitor", icon="📈"),
-    st.Page("views/evaluate.py", title="Evaluate", icon="🎯"),
-    st.Page("views/playground.py", title="Playground", icon="💬"),
-    st.Page("views/models.py", title="Models", icon="📦"),
-    st.Page("views/jobs.py", title="Jobs", icon="⚙️"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/data.py", title="Data", icon=":material/database:"),
+    st.Page("views/retrieval.py", title="Retrieval", icon=":material/search:"),
+    st.Page("views/traces.py", title="Traces", icon=":material/psychology:"),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/monitor.py", title="Monitor", icon=":material/monitoring:"),
+    st.Page("views/evaluate.py", title="Evaluate", icon=":material/target:"),
+    st.Page("views/playground.py", title="Playground", icon=":material/chat:"),
+    st.Page("views/models.py", title="Models", icon=":material/inventory_2:"),
+    st.Page("views/jobs.py", title="Jobs", icon=":material/settings:"),
 ]
 st.navigation(pages).run()

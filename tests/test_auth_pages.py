@@ -45,7 +45,7 @@ def app_with_auth(user: dict) -> AppTest:
 def test_auth_configured_stops_at_the_login_screen(state):
     at = app_with_auth({"is_logged_in": False})
     assert [b.label for b in at.button] == ["Log in"]
-    assert [t.value for t in at.title] == ["🧪 Finetune Lab"]  # no page was rendered behind the gate
+    assert [t.value for t in at.title] == [":material/science: Finetune Lab"]  # no page was rendered behind the gate
 
 
 def test_logged_in_user_acts_as_themselves(state, monkeypatch):

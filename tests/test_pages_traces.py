@@ -10,6 +10,13 @@ from tests.trace_support import make_guard_responder
 KEY = "sk-test-0123456789abcdefghij"
 
 
+def table_price(model: str, table) -> float:
+    """What the estimate's tokens cost at `model` (the reference of an unpriced row)."""
+    from backend.traces.report import reference_usd
+
+    return reference_usd(model, int(table["input tokens"].iloc[0]), int(table["output tokens"].iloc[0]))
+
+
 @pytest.fixture()
 def lab(state, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -44,10 +51,12 @@ def test_estimate_start_and_browse(lab):
     at.selectbox(key="traces_browse_job").set_value(job_id)
     at.run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["accepted"] == "12" and metrics["agreement"] == "100%"
+    assert metrics["accepted (per item)"] == "12 of 12" and metrics["agreement (per attempt)"] == "100%"
+    assert any(c.value.startswith("Accepted per item: 12 of 12 items; agreement per attempt: 100% (12 of 12 "
+                                  "attempts") for c in at.caption)
     assert any("possibly billed: 0 timed-out requests" in c.value for c in at.caption)
     assert not at.warning  # no failed items
-    assert any("Answers:" in md.value for md in at.markdown)
+    assert any("Answers:" in c.value for c in at.code)  # the teacher's reply as text, not Markdown
 
 
 def test_own_key_saved_from_the_page_is_masked_and_only_yours(lab, monkeypatch):
@@ -83,9 +92,10 @@ def test_local_model_estimate_says_no_price_and_price_as_overrides(lab):
     at.run()
     assert not at.exception
     [table] = [d.value for d in at.dataframe if "teacher" in d.value.columns]
-    assert list(table["priced as"]) == ["no price (free)"] and list(table["USD"]) == [0.0]
+    assert list(table["priced as"]) == ["no price (local model)"] and list(table["USD"]) == ["no price (local model)"]
+    assert list(table["would be"]) == [f"would be ${table_price('gpt-4o-mini', table):.4f} at gpt-4o-mini"]
     assert any("price no price: 'llama3' is not in the price table" in c.value for c in at.caption)
     at.text_input(key="traces_price_model").set_value("gpt-4o")
     at.run()
     [table] = [d.value for d in at.dataframe if "teacher" in d.value.columns]
-    assert list(table["priced as"]) == ["gpt-4o"] and table["USD"].iloc[0] > 0
+    assert list(table["priced as"]) == ["gpt-4o"] and table["USD"].iloc[0] > 0 and "would be" not in table

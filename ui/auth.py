@@ -5,7 +5,7 @@ import ipaddress
 
 import streamlit as st
 
-from backend.users import current_user, is_admin, set_current_user
+from backend.users import current_user, is_admin, set_current_user, set_login_session
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -37,12 +37,13 @@ def gate() -> str:
     the acting user for this session's backend calls and return it."""
     if auth_configured():
         if not st.user.is_logged_in:
-            st.title("🧪 Finetune Lab")
+            st.title(":material/science: Finetune Lab")
             st.write("This lab server asks you to sign in with your organisation's account.")
             if st.button("Log in", type="primary"):
                 st.login()
             st.stop()
         set_current_user(login_name())
+        set_login_session(True)  # several people share this server: the key rules of backend/keys.py apply
         with st.sidebar:
             st.markdown(f"Signed in as {login_name()}")
             if is_admin():
@@ -51,10 +52,11 @@ def gate() -> str:
                 st.logout()
     else:
         set_current_user(None)  # FTLAB_USER or the OS user
+        set_login_session(False)
         address = st.get_option("server.address")
         if not _is_loopback(address):
             st.warning(f"This dashboard listens on {address or 'every address'} with no login configured: anyone who "
                        "can reach it acts as one user. Bind it to 127.0.0.1 (`--server.address 127.0.0.1`) or add an "
-                       "`[auth]` section to `.streamlit/secrets.toml`.", icon="⚠️")
+                       "`[auth]` section to `.streamlit/secrets.toml`.", icon=":material/warning:")
         st.sidebar.caption(f"Single-user mode: {current_user()}")
     return current_user()

@@ -1,6 +1,7 @@
 """The Data page's sections. Each widget reads state, each button is one backend call."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,49 +15,103 @@ from backend.data.filters import filter_rows, parse_where, preview_mask
 from backend.data.saige_filter import SaigeFilter
 from backend.data import export as exporting
 from backend.data import splits as splitting
-from backend.data.importers import SUPPORTED, import_dataset
-from backend.data.leakage import leakage_report
+from backend.data.importers import SUPPORTED, import_dataset, import_notes
+from backend.data.leakage import latest_leakage_job, launch_leakage
+from backend.data import store
 from backend.data.store import DatasetVersion
-from backend.data.uploads import new_upload_dir, save_upload
+from backend.data.uploads import import_upload
+from backend.jobs.gpus import gpu_inventory
 from backend.recipes import RECIPES, get_recipe
 from backend.recipes.saige import ALIGNMENT_LEVELS, HARM_DIMENSIONS, PRINCIPLES
-from ui.common import attempt, frame_of
+from backend.data.importers.normalise import BadLabels
+from ui.common import attempt, frame_of, remembered, select_version, set_current_dataset
+from ui.jobs import live_job
 
 PAGE_SIZES = (25, 50, 100, 500)
+CURATE_DONE = "data_curate_done"  # a filter's or dedup's message, shown after the rerun that selects its version
+SPLIT_DONE = "data_split_done"  # the split's message, shown after the rerun that selects the new version
+DATA_PICKERS = ("data_browse", "data_curate", "data_split", "data_leak", "data_export")  # the tabs' pick_version keys
+
+
+_UPLOAD_HELP = {
+    "raft": "An MSRS corpus: one .zip of the story folder (documents/*.txt and queries_*.json), or the documents' "
+            ".txt files and the queries_*.json files selected together.",
+    "guard": "GuardReasoner benchmark files (0_1_AegisSafetyTest.json, ...), WildGuardMix or seed 000 files; "
+             "a .zip of them works too.",
+    "orgaccess": "The released easy/medium/hard-00000-of-00001.parquet files together (or a .zip of them).",
+}
+_TASK_FROM_NAME = "from the file name"
+BAD_LABELS = "Bad labels (values outside a column's choices)"
 
 
 def import_data() -> None:
-    recipe = st.selectbox("Recipe", list(RECIPES), key="data_import_recipe",
+    recipe = st.selectbox("Recipe", list(RECIPES), **remembered("data_import_recipe"),
                           format_func=lambda r: f"{r}: {RECIPES[r].title}")
     st.caption(SUPPORTED.get(recipe, ""))
-    name = st.text_input("Dataset name", key="data_import_name", placeholder="e.g. wildguard-train")
-    source = st.radio("Source", ["Upload files", "Path on the server"], horizontal=True, key="data_import_source")
+    name = st.text_input("Dataset name", placeholder="e.g. wildguard-train", **remembered("data_import_name"))
+    source = st.radio("Source", ["Upload files", "Path on the server"], horizontal=True,
+                      **remembered("data_import_source"))
     uploads, paths = [], []
     if source == "Upload files":
-        uploads = st.file_uploader("Files", accept_multiple_files=True, key="data_import_files") or []
+        uploads = st.file_uploader("Files", accept_multiple_files=True, key="data_import_files",
+                                   help=_UPLOAD_HELP.get(recipe, "Data files, or a .zip of them.")) or []
     else:
-        text = st.text_area("Paths (one per line: files or folders)", key="data_import_paths")
+        text = st.text_area("Paths (one per line: files or folders)", **remembered("data_import_paths"))
         paths = [line.strip() for line in text.splitlines() if line.strip()]
     on_bad_label = "error"
-    if recipe == "orgaccess":
-        on_bad_label = st.radio("Labels outside full / partial / rejected", ["error", "drop", "keep"], horizontal=True,
-                                key="data_import_bad_label",
-                                help="error: stop and list them; drop: leave those rows out; keep: import them as they are")
+    choices = {c.name: c.choices for c in RECIPES[recipe].columns if c.choices}
+    if choices:
+        on_bad_label = st.radio(BAD_LABELS, ["error", "drop", "keep"], horizontal=True,
+                                **remembered("data_import_bad_label"),
+                                help="Rows whose " + "; ".join(f"{c} is not {' / '.join(v)}" for c, v in choices.items())
+                                     + ". error: stop and list them; drop: leave those rows out; keep: import them "
+                                       "as they are" + (" (seed 003's split uses every row)" if recipe == "orgaccess"
+                                                         else ""))
+    task = None
+    if recipe == "guard":
+        choice = st.selectbox("Task of GuardReasoner benchmark files", [_TASK_FROM_NAME, "prompt", "response", "refusal"],
+                              **remembered("data_import_task"),
+                              help="A benchmark file's label belongs to one task; the published names (0_1_AegisSafety"
+                                   "Test.json, ...) say which. Choose it for files with other names.")
+        task = None if choice == _TASK_FROM_NAME else choice
     mapping = None
     if recipe == "generic":
         text = st.text_input("Column mapping (recipe column=source column, comma separated)",
-                             key="data_import_mapping", placeholder="prompt=question, response=answer, label=category")
+                             **remembered("data_import_mapping"), placeholder="prompt=question, response=answer, label=category")
         mapping = dict(p.split("=", 1) for p in (s.strip() for s in text.split(",")) if "=" in p) or None
     if st.button("Import", type="primary", key="data_import_go", disabled=not name or not (uploads or paths)):
-        if uploads:
-            folder = new_upload_dir()
-            paths = [str(f) for f in (attempt(save_upload, folder, u.name, u) for u in uploads) if f]
+        options = dict(on_bad_label=on_bad_label, mapping=mapping, task=task)
         with st.spinner("Importing..."):
-            dv = attempt(import_dataset, recipe, name, paths, on_bad_label=on_bad_label, mapping=mapping)
+            if uploads:
+                dv = attempt(_importing, import_upload, recipe, name, [(u.name, u) for u in uploads], **options)
+            else:
+                dv = attempt(_importing, import_dataset, recipe, name, paths, **options)
         if dv:
-            st.success(f"Imported {dv.ref}: {dv.rows:,} rows (hash {dv.content_hash}).")
+            set_current_dataset(dv)  # the other tabs and pages (Train, Export, ...) now offer it
+            st.success(import_message(dv))
+            for note in import_notes(dv.summary or {}):
+                st.info(note)
             if dv.summary:
-                st.json(dv.summary, expanded=False)
+                show_summary(dv.summary)
+
+
+def _importing(action, *args, **kwargs) -> DatasetVersion | None:
+    """An import; bad labels that stop it say where on this form to choose (the backend names no CLI flag)."""
+    try:
+        return action(*args, **kwargs)
+    except BadLabels as exc:
+        st.error(exc.with_hint(f"choose drop or keep under '{BAD_LABELS}' above and import again"))
+        return None
+
+
+def import_message(dv: DatasetVersion) -> str:
+    """'Imported NAME@1: 24 rows kept, 4 dropped, 4 with bad labels (hash ...).': what was left out, too."""
+    summary = dv.summary or {}
+    bad = sum(sum(counts.values()) for counts in (summary.get("bad_labels") or {}).values())
+    parts = [f"{dv.rows:,} rows kept", f"{summary.get('dropped') or 0:,} dropped"]
+    if bad:
+        parts.append(f"{bad:,} with bad labels")
+    return f"Imported {dv.ref}: {', '.join(parts)} (hash {dv.content_hash})."
 
 
 def browse(dv: DatasetVersion) -> None:
@@ -68,6 +123,9 @@ def browse(dv: DatasetVersion) -> None:
     pages = max(1, -(-len(frame) // size))
     page = right.number_input(f"Page (of {pages})", 1, pages, 1, key="data_browse_page")
     st.dataframe(frame.iloc[(page - 1) * size: page * size], width="stretch", hide_index=True)
+    if dv.summary:
+        with st.expander("Summary of this version"):
+            show_summary(dv.summary)
     for table, rows in dv.tables.items():
         if table != "rows":
             with st.expander(f"Table '{table}' ({rows:,} rows)"):
@@ -87,21 +145,21 @@ def _histograms(before: pd.DataFrame, after: pd.DataFrame, columns: list[tuple[s
 def _saige_sliders() -> SaigeFilter:
     defaults = SaigeFilter()
     a, b, c = st.columns(3)
-    max_harm = a.slider("Max harm", 0.0, 1.0, defaults.max_harm, 0.01, key="data_saige_max_harm",
+    max_harm = a.slider("Max harm", 0.0, 1.0, defaults.max_harm, 0.01, **remembered("data_saige_max_harm"),
                         help="keep experiences with actual_harm at or below this")
     min_buddhist = b.slider("Min weighted Buddhist score", 0.0, 10.0, defaults.min_buddhist, 0.1,
-                            key="data_saige_min_buddhist",
+                            **remembered("data_saige_min_buddhist"),
                             help="0.25 ahimsa + 0.20 sacca + 0.25 karuna + 0.20 panna + 0.10 upekkha")
     min_alignment = c.select_slider("Min alignment level", ALIGNMENT_LEVELS, defaults.min_alignment,
-                                    key="data_saige_min_alignment", help="the stored alignment level; good = good or excellent")
+                                    **remembered("data_saige_min_alignment"), help="the stored alignment level; good = good or excellent")
     with st.expander("Per-principle minimums, per-harm maximums, difficulty"):
         pcols = st.columns(len(PRINCIPLES))
-        principle_min = {p: col.slider(p, 0.0, 10.0, 0.0, 0.5, key=f"data_saige_min_{p}")
+        principle_min = {p: col.slider(p, 0.0, 10.0, 0.0, 0.5, **remembered(f"data_saige_min_{p}"))
                          for p, col in zip(PRINCIPLES, pcols)}
         hcols = st.columns(len(HARM_DIMENSIONS))
-        harm_max = {d: col.slider(d, 0.0, 1.0, 1.0, 0.05, key=f"data_saige_max_{d}")
+        harm_max = {d: col.slider(d, 0.0, 1.0, 1.0, 0.05, **remembered(f"data_saige_max_{d}"))
                     for d, col in zip(HARM_DIMENSIONS, hcols)}
-        lo, hi = st.slider("Difficulty", 1, 5, (1, 5), key="data_saige_difficulty")
+        lo, hi = st.slider("Difficulty", 1, 5, (1, 5), **remembered("data_saige_difficulty"))
     return SaigeFilter(
         max_harm=max_harm, min_buddhist=min_buddhist, min_alignment=min_alignment,
         principle_min={p: v for p, v in principle_min.items() if v > 0},
@@ -113,10 +171,10 @@ def _generic_filters(frame: pd.DataFrame) -> list:
     filters = st.session_state.setdefault("data_filters", [])
     a, b, c, d = st.columns([2, 1, 2, 1])
     texts = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
-    column = a.selectbox("Column", list(frame.columns) + [f"{c}_len" for c in texts], key="data_filter_column")
-    op = b.selectbox("Test", ["=", "!=", "in", ">=", "<=", "~"], key="data_filter_op",
+    column = a.selectbox("Column", list(frame.columns) + [f"{c}_len" for c in texts], **remembered("data_filter_column"))
+    op = b.selectbox("Test", ["=", "!=", "in", ">=", "<=", "~"], **remembered("data_filter_op"),
                      help="~ means 'contains'; 'in' takes comma-separated values; COLUMN_len tests text length")
-    value = c.text_input("Value", key="data_filter_value")
+    value = c.text_input("Value", **remembered("data_filter_value"))
     if d.button("Add", key="data_filter_add") and value:
         expr = f"{column} in {value}" if op == "in" else f"{column}{op}{value}"
         if attempt(parse_where, expr):
@@ -141,20 +199,29 @@ def curate(dv: DatasetVersion) -> None:
     st.metric("Rows kept", f"{len(kept):,} of {len(frame):,}")
     if saige is not None:
         _histograms(frame, kept, [("actual_harm", "Harm"), ("buddhist_weighted", "Weighted Buddhist score")])
-    out = st.text_input("Save as dataset", value=f"{dv.dataset}-filtered", key=f"data_filter_out_{dv.dataset}")
+    out = st.text_input("Save as dataset", value=f"{dv.dataset}-filtered", **remembered(f"data_filter_out_{dv.dataset}"))
     if st.button("Save filtered dataset", type="primary", key="data_filter_save"):
         new = attempt(filter_rows, dv.ref, filters, out, saige=saige)
-        if new:
-            st.success(f"Saved {new.ref}: {new.rows:,} rows.")
+        if new:  # every tab and page now offers the new dataset: after a rerun, since the pickers are drawn
+            st.session_state[CURATE_DONE] = (f"Saved {new.ref}: {new.rows:,} rows.", None)
+            set_current_dataset(new)
+            st.rerun()
     st.divider()
     st.markdown("**Deduplicate** (exact match after normalising case, whitespace and Unicode)")
     if st.button("Remove duplicates", key="data_dedup"):
         result = attempt(dedup, dv.ref)
         if result:
             new, report = result
-            st.success(f"{new.ref}: removed {report.removed} rows in {report.groups} groups, kept {report.kept:,}.")
-            if report.examples:
-                st.dataframe(pd.DataFrame(report.examples), hide_index=True, width="stretch")
+            st.session_state[CURATE_DONE] = (
+                f"{new.ref}: removed {report.removed} rows in {report.groups} groups, kept {report.kept:,}.",
+                report.examples)
+            set_current_dataset(new)
+            st.rerun()
+    if CURATE_DONE in st.session_state:
+        done, examples = st.session_state.pop(CURATE_DONE)
+        st.success(done)
+        if examples:
+            st.dataframe(pd.DataFrame(examples), hide_index=True, width="stretch")
 
 
 def split(dv: DatasetVersion) -> None:
@@ -173,18 +240,81 @@ def split(dv: DatasetVersion) -> None:
                         help="a preset sets its own groups")
     seed = d.number_input("Seed", 0, 2**31 - 1, 0, key="data_split_seed")
     if st.button("Create split", type="primary", key="data_split_go"):
+        latest = store.resolve(dv.dataset).version
         new = attempt(splitting.split_dataset, dv.ref,
                       ratios=None if preset != "(none)" else attempt(splitting.parse_ratios, ratios),
                       stratify=None if stratify == "(none)" else stratify,
                       group=None if group == "(none)" or preset != "(none)" else group, seed=int(seed),
                       preset=None if preset == "(none)" else preset)
         if new:
-            st.success(f"Created {new.ref}: " + ", ".join(f"{k} {v:,}" for k, v in new.summary["splits"].items()))
-            dv = new
+            counts = ", ".join(f"{k} {v:,}" for k, v in new.summary["splits"].items())
+            if new.version > latest:
+                done = f"Created {new.ref}: {counts}"
+            elif new.ref == dv.ref:
+                done = f"{dv.ref} is already split this way ({counts}): nothing new was stored."
+            else:
+                done = f"{new.ref} already holds this split of {dv.ref} ({counts}): selected it instead of a copy."
+            st.session_state[SPLIT_DONE] = done
+            select_version(new, *DATA_PICKERS)  # every tab of the page moves to the new version
+            st.rerun()
+    if SPLIT_DONE in st.session_state:
+        st.success(st.session_state.pop(SPLIT_DONE))
     if splitting.SPLIT_COLUMN in dv.columns:
         _split_preview(dv)
     else:
         st.info("This version has no splits yet.")
+
+
+def _words(key: str) -> str:
+    return str(key).replace("_", " ").capitalize()
+
+
+def _value(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return str(value)
+
+
+def _scalar(value) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def summary_parts(summary: dict) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    """A version's summary as short lines ("Splits: train 700 · test 300") and small tables (per-split class
+    balance), for people; whatever does not fit either is kept as compact text, never dropped."""
+    lines, tables = [], {}
+    for key, value in (summary or {}).items():
+        if value in (None, "", {}, []):
+            continue
+        if _scalar(value):
+            lines.append(f"**{_words(key)}**: {_value(value)}")
+        elif isinstance(value, dict) and all(_scalar(v) for v in value.values()) and len(value) <= 12:
+            lines.append(f"**{_words(key)}**: " + " · ".join(f"{k} {_value(v)}" for k, v in value.items()))
+        elif isinstance(value, dict) and all(isinstance(v, dict) and all(map(_scalar, v.values()))
+                                             for v in value.values()):
+            tables[_words(key)] = pd.DataFrame.from_dict(value, orient="index").fillna(0)
+        elif isinstance(value, dict) and all(_scalar(v) for v in value.values()):
+            tables[_words(key)] = pd.DataFrame({"value": value})
+        elif isinstance(value, list) and all(_scalar(v) for v in value):
+            lines.append(f"**{_words(key)}**: " + ", ".join(map(_value, value)))
+        else:
+            lines.append(f"**{_words(key)}**: `{json.dumps(value, default=str)[:300]}`")
+    return lines, tables
+
+
+def show_summary(summary: dict) -> None:
+    lines, tables = summary_parts(summary)
+    if lines:
+        st.markdown("\n".join(f"- {line}" for line in lines))
+    for title, table in tables.items():
+        st.caption(title)
+        st.dataframe(table, width="stretch")
+    if not lines and not tables:
+        st.caption("No summary recorded for this version.")
 
 
 def _split_preview(dv: DatasetVersion) -> None:
@@ -213,32 +343,49 @@ def leakage(dv: DatasetVersion) -> None:
     if splitting.SPLIT_COLUMN not in dv.columns:
         st.info("Split this dataset first (Split tab); the leakage check compares two splits.")
         return
-    names = list(dv.summary.get("splits", {}))
+    names = attempt(splitting.split_names, dv) or []  # also a version with a split column it did not make
     a, b, c = st.columns(3)
     first = a.selectbox("Split A", names, index=names.index("train") if "train" in names else 0, key="data_leak_a")
     second = b.selectbox("Split B", ["(all test/validation)"] + [n for n in names if n != first], key="data_leak_b")
     threshold = c.slider("Near-duplicate threshold (cosine)", 0.5, 1.0, 0.9, 0.01, key="data_leak_threshold")
-    if st.button("Check leakage", type="primary", key="data_leak_go"):
-        bar = st.progress(0.0, "Embedding...")
-        report = attempt(leakage_report, dv.ref, a=first, b=None if second.startswith("(") else second,
-                         threshold=threshold, progress=lambda f, m="": bar.progress(min(1.0, f), m))
-        bar.empty()
-        if report:
-            st.session_state["data_leak_report"] = report.to_json()
-    report = st.session_state.get("data_leak_report")
-    if report:
-        st.metric("Pairs", f"{report['exact']} exact · {report['near']} near")
-        if report["pairs"]:
-            st.dataframe(pd.DataFrame(report["pairs"]), hide_index=True, width="stretch")
+    gpu = bool(gpu_inventory()) and st.checkbox("Embed on a GPU", key="data_leak_gpu",
+                                                help="the job waits for a free GPU; far faster than the CPU")
+    if st.button("Check leakage", type="primary", key="data_leak_go",
+                 help="runs as a background job: it goes on if you leave the page, and embeds only texts "
+                      "whose embeddings are not cached yet"):
+        attempt(launch_leakage, dv.ref, a=first, b=None if second.startswith("(") else second,
+                threshold=threshold, gpus=int(gpu))
+    job = attempt(latest_leakage_job, dv.ref)  # the newest check of this version: it survives reloads
+    if job is None:
+        st.caption(f"No leakage check of {dv.ref} yet.")
+        return
+    live_job(job.id)
+    report = job.result or {}
+    if job.status == "succeeded" and "exact" in report:
+        _leakage_result(report)
+
+
+def _leakage_result(report: dict) -> None:
+    x, y, z = st.columns(3)
+    x.metric("Exact duplicates", f"{report['exact']:,}")
+    y.metric("Near duplicates", f"{report['near']:,}")
+    z.metric("Rows compared", f"{report['checked']['a']:,} · {report['checked']['b']:,}")
+    st.caption(f"{report['b']} rows against {report['a']} in {report['dataset']}, cosine >= {report['threshold']} "
+               f"({report['model']}); {report['embedded']:,} texts embedded, {report['cached']:,} from the cache, "
+               f"{report['seconds']:.1f} s")
+    if report["pairs"]:
+        st.dataframe(pd.DataFrame(report["pairs"]), hide_index=True, width="stretch")
+    else:
+        st.success("No leaked rows at this threshold.")
 
 
 def export(dv: DatasetVersion) -> None:
     a, b, c = st.columns(3)
-    fmt = a.selectbox("Format", list(exporting.FORMATS), key="data_export_format",
+    fmt = a.selectbox("Format", list(exporting.FORMATS), **remembered("data_export_format"),
                       format_func=lambda f: f"{f}: {exporting.FORMATS[f]}")
     splits = ["(all rows)"] + list(dv.summary.get("splits", {}))
-    which = b.selectbox("Split", splits, key="data_export_split")
-    ext = c.selectbox("File type", _extensions(fmt), key="data_export_ext")
+    which = b.selectbox("Split", splits, **remembered("data_export_split"))
+    ext = c.selectbox("File type", _extensions(fmt), **remembered("data_export_ext"))
     split_name = None if which.startswith("(") else which
     filename = f"{dv.dataset}-v{dv.version}{'-' + split_name if split_name else ''}-{fmt}.{ext}"
     if st.button("Export", type="primary", key="data_export_go"):
@@ -253,8 +400,8 @@ def export(dv: DatasetVersion) -> None:
     st.divider()
     st.markdown("**Token lengths** of the chat-formatted rows")
     x, y = st.columns(2)
-    encoding = x.selectbox("Tokenizer", ["o200k_base", "cl100k_base"], key="data_tokens_encoding")
-    max_len = y.number_input("Max sequence length", 16, 131072, 2048, key="data_tokens_max")
+    encoding = x.selectbox("Tokenizer", ["o200k_base", "cl100k_base"], **remembered("data_tokens_encoding"))
+    max_len = y.number_input("Max sequence length", 16, 131072, 2048, **remembered("data_tokens_max"))
     if st.button("Count tokens", key="data_tokens_go"):
         stats = attempt(exporting.token_length_stats, dv.ref, encoding=encoding, max_seq_length=int(max_len),
                         split=split_name)

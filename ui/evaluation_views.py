@@ -56,6 +56,57 @@ def show_examples(examples: list[dict], key: str) -> None:
                 st.text(p["trace"])
 
 
+LABEL_KEYS = {"guard": "prompt_harm_label", "orgaccess": "expected_response"}  # the confusion matrix's label
+CARD_KEYS = ("accuracy", "macro_f1", "precision", "recall", "exact_match", "token_f1", "rouge_l", "unparseable")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def show_results(results: dict, predictions: list[dict] | None, recipe: str, key: str = "evaluate",
+                 ident: str = "") -> None:
+    """An evaluation's (or a scored predictions file's) results: the headline and three other numbers (never
+    the headline twice), the per-task / per-policy / per-class / per-difficulty tables and the confusion
+    matrix; with `predictions`, the examples behind a clicked cell (or RAFT's shortest answers)."""
+    metrics, headline = results["metrics"], results["headline"]
+    value = results["headline_value"]
+    cols = st.columns(4)
+    cols[0].metric(headline, "-" if value is None else f"{value:.4f}")
+    others = [k for k in CARD_KEYS if k != headline and _number(metrics.get(k))][:3]
+    for col, name in zip(cols[1:], others):
+        col.metric(name, f"{metrics[name]:.4f}" if isinstance(metrics[name], float) else metrics[name])
+    if metrics.get("stress"):
+        stress = metrics["stress"]
+        st.markdown(f"**Distractor stress test** ({stress['distractors']} extra retrieved documents per question)")
+        st.dataframe(pd.DataFrame({"plain": {k: metrics[k] for k in ("exact_match", "token_f1", "rouge_l")},
+                                   "with distractors": {k: stress[k] for k in ("exact_match", "token_f1", "rouge_l")}}),
+                     width="stretch")
+    for table in ("tasks", "policies", "per_class"):
+        if metrics.get(table):
+            st.dataframe(pd.DataFrame(metrics[table]).T, width="stretch")
+    if metrics.get("by_difficulty"):
+        st.dataframe(pd.DataFrame({d: {k: r[k] for k in ("n", "accuracy", "macro_f1", "unparseable")}
+                                   for d, r in metrics["by_difficulty"].items()}).T, width="stretch")
+    confusion = metrics.get("confusion")
+    if confusion and (recipe in LABEL_KEYS or predictions is None):
+        normalise = st.toggle("Normalise rows", key=f"{key}_normalise")
+        clicked = confusion_chart(confusion, normalise, key=f"{key}_confusion_{ident}")
+        if predictions is None:
+            return
+        label_key = LABEL_KEYS[recipe] if not metrics.get("policies") else "policy_label"
+        if clicked and clicked != st.session_state.get(f"{key}_cell_clicked"):  # a new click moves both boxes
+            st.session_state[f"{key}_cell_clicked"] = clicked
+            st.session_state[f"{key}_cell_gold"], st.session_state[f"{key}_cell_pred"] = clicked
+        a, b = st.columns(2)
+        gold = a.selectbox("Gold", confusion["labels"], key=f"{key}_cell_gold")
+        predicted = b.selectbox("Predicted", confusion["columns"], key=f"{key}_cell_pred")
+        show_examples(cell_examples(predictions, label_key, gold, predicted), key=f"{key}_examples")
+    elif recipe == "raft" and predictions:
+        worst = sorted(predictions, key=lambda p: len(p["predict"] or ""))[:20]
+        show_examples(worst, key=f"{key}_examples")
+
+
 def flat_metrics(results: dict) -> dict[str, float]:
     """Every number worth comparing, as 'name': value (per class and per task included)."""
     m = results["metrics"]

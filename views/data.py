@@ -2,9 +2,9 @@
 import streamlit as st
 
 from ui.common import pick_version
-from ui.data_sections import browse, curate, export, import_data, leakage, split
+from ui.data_sections import DATA_PICKERS, browse, curate, export, import_data, leakage, split
 
-st.title("🗂️ Data")
+st.title(":material/database: Data")
 
 import_tab, browse_tab, curate_tab, split_tab, leakage_tab, export_tab = st.tabs(
     ["Import", "Browse", "Curate", "Split", "Leakage", "Export"])
@@ -12,9 +12,8 @@ import_tab, browse_tab, curate_tab, split_tab, leakage_tab, export_tab = st.tabs
 with import_tab:
     import_data()
 
-for tab, key, section in ((browse_tab, "data_browse", browse), (curate_tab, "data_curate", curate),
-                          (split_tab, "data_split", split), (leakage_tab, "data_leak", leakage),
-                          (export_tab, "data_export", export)):
+for tab, key, section in zip((browse_tab, curate_tab, split_tab, leakage_tab, export_tab), DATA_PICKERS,
+                             (browse, curate, split, leakage, export)):
     with tab:
         dv = pick_version(key)
         if dv:

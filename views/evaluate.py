@@ -1,30 +1,54 @@
-"""Evaluate: score a model or a teacher on a split; see where it is wrong and why; compare runs."""
+"""Evaluate: score a model or a teacher on a split (a sample first, with the time it will take); score a
+predictions file made elsewhere; see where it is wrong and why; compare runs."""
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from backend.errors import LabError
+from backend.evaluation.estimate import DEFAULT_ROWS, estimate_evaluation, suggested_max_new_tokens
+from backend.evaluation.predictions import as_results, score_predictions_upload
 from backend.evaluation.runner import EvalRequest, launch_evaluation, list_evaluations, load_results, run_checkpoints
 from backend.jobs import manager
 from backend.traces import records
 from backend.traces.teachers import Teacher
 from ui.common import attempt, pick_version
-from ui.evaluation_views import cell_examples, comparison_table, confusion_chart, show_examples
+from ui.evaluation_views import comparison_table, show_results
 from ui.executor import executor_picker
 from ui.jobs import live_job
 
-LABEL_KEYS = {"guard": "prompt_harm_label", "orgaccess": "expected_response"}
+PREDICTION_RECIPES = ["guard", "orgaccess", "raft", "generic"]  # as `eval predictions --recipe`
+PREDICTION_FIELDS = ("prompt", "label", "predict")
+SOURCES = {"A training run": "run", "A base model (+ adapter)": "base", "A teacher endpoint": "teacher"}
 
-st.title("🎯 Evaluate")
-new_tab, results_tab, compare_tab = st.tabs(["New evaluation", "Results", "Compare"])
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def suggested_tokens(ref: str, content_hash: str, split: str | None, source: str) -> tuple[int, str]:
+    """Versions are immutable, so (ref, hash) is a safe cache key."""
+    return suggested_max_new_tokens(ref, split, source)
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """'label=gold, predict=output' -> {"label": "gold", "predict": "output"} (as `--map label=gold ...`)."""
+    mapping = {}
+    for pair in filter(None, (p.strip() for p in (text or "").split(","))):
+        ours, sep, theirs = (x.strip() for x in pair.partition("="))
+        if not sep or ours not in PREDICTION_FIELDS or not theirs:
+            raise LabError(f"column mapping {pair!r}: write ours=the file's column, ours one of "
+                           f"{', '.join(PREDICTION_FIELDS)}")
+        mapping[ours] = theirs
+    return mapping
+
+
+st.title(":material/target: Evaluate")
+new_tab, results_tab, file_tab, compare_tab = st.tabs(["New evaluation", "Results", "Predictions file", "Compare"])
 
 with new_tab:
     dv = pick_version("evaluate")
     if dv:
         splits = ["(test splits, else all rows)"] + list(dv.summary.get("splits", {}))
         split = st.selectbox("Rows", splits, key="evaluate_split")
-        source = st.radio("Model", ["A training run", "A base model (+ adapter)", "A teacher endpoint"],
-                          horizontal=True, key="evaluate_source")
+        source = st.radio("Model", list(SOURCES), horizontal=True, key="evaluate_source")
         request = {"dataset": dv.ref, "split": None if split.startswith("(") else split}
         if source == "A training run":
             runs = [j for j in manager.list_jobs(kind="train") if j.status in ("succeeded", "cancelled", "running")]
@@ -45,11 +69,31 @@ with new_tab:
         if dv.recipe == "raft":
             request["distractors"] = int(st.number_input("Distractor stress test: extra retrieved documents (0 = off)",
                                                          0, 20, 0, key="evaluate_distractors"))
+        suggestion = attempt(suggested_tokens, dv.ref, dv.content_hash, request["split"], SOURCES[source])
+        # The suggestion becomes the box's value when the dataset, rows or model kind change; a value typed
+        # since is kept until then.
+        basis = (dv.ref, request["split"], SOURCES[source])
+        if suggestion and (st.session_state.get("evaluate_max_tokens_for") != basis
+                           or "evaluate_max_tokens" not in st.session_state):
+            st.session_state["evaluate_max_tokens_for"] = basis
+            st.session_state["evaluate_max_tokens"] = suggestion[0]
+        st.session_state.setdefault("evaluate_max_tokens", 256)
         a, b, c = st.columns(3)
-        request["max_new_tokens"] = int(a.number_input("Max new tokens", 1, 8192, 512, key="evaluate_max_tokens"))
-        request["limit"] = int(b.number_input("Only the first N rows (0 = all)", 0, 10_000_000, 0, key="evaluate_limit")) or None
+        request["max_new_tokens"] = int(a.number_input(
+            "Max new tokens", 1, 8192, key="evaluate_max_tokens",
+            help=f"suggested {suggestion[0]}: {suggestion[1]}" if suggestion else None))
+        request["limit"] = int(b.number_input("Only the first N rows (0 = all)", 0, 10_000_000, DEFAULT_ROWS,
+                                              key="evaluate_limit",
+                                              help="a sample first: every row can take hours on a CPU")) or None
         request["temperature"] = float(c.number_input("Temperature", 0.0, 2.0, 0.0, key="evaluate_temperature"))
         placement = executor_picker("evaluate")
+        if any(request.get(k) for k in ("train_job", "base_model", "teacher")):
+            try:
+                estimate = estimate_evaluation(EvalRequest(**request), executor="slurm" if placement else "local")
+                st.info(f"{estimate.text()}.", icon=":material/timer:")
+                st.caption(f"How: {estimate.basis}.")
+            except LabError as exc:
+                st.caption(f"No time estimate: {exc}")
         if st.button("Start evaluation", type="primary", key="evaluate_start", disabled=placement is False):
             job = attempt(launch_evaluation, EvalRequest(**request), slurm_options=placement)
             if job:
@@ -67,48 +111,43 @@ with results_tab:
                                                          f"{e['headline']} {e['headline_value'] if e['headline_value'] is None else round(e['headline_value'], 4)}"
                                                          for e in evaluations if e["id"] == i))
         results, predictions = load_results(chosen)
-        recipe = results["row"]["recipe"]
-        metrics = results["metrics"]
-        cols = st.columns(4)
-        cols[0].metric(results["headline"], "-" if results["headline_value"] is None else f"{results['headline_value']:.4f}")
-        for col, key in zip(cols[1:], ("accuracy", "macro_f1", "unparseable")):
-            if key in metrics:
-                col.metric(key, f"{metrics[key]:.4f}" if isinstance(metrics[key], float) else metrics[key])
         if results["row"]["model_kind"] == "teacher":
             spent = records.ledger(results["row"]["job_id"])
             st.caption(f"Teacher cost: {spent['usd']:.4f} USD for {spent['paid_requests']:,} paid requests "
                        f"({spent['cache_hits']:,} from cache; {spent['input_tokens']:,} input / "
                        f"{spent['output_tokens']:,} output tokens).")
-        if metrics.get("stress"):
-            stress = metrics["stress"]
-            st.markdown(f"**Distractor stress test** ({stress['distractors']} extra retrieved documents per question)")
-            st.dataframe(pd.DataFrame({"plain": {k: metrics[k] for k in ("exact_match", "token_f1", "rouge_l")},
-                                       "with distractors": {k: stress[k] for k in ("exact_match", "token_f1", "rouge_l")}}),
-                         width="stretch")
-        if metrics.get("tasks"):
-            st.dataframe(pd.DataFrame(metrics["tasks"]).T, width="stretch")
-        if metrics.get("policies"):
-            st.dataframe(pd.DataFrame(metrics["policies"]).T, width="stretch")
-        if metrics.get("per_class"):
-            st.dataframe(pd.DataFrame(metrics["per_class"]).T, width="stretch")
-        if metrics.get("by_difficulty"):
-            st.dataframe(pd.DataFrame({d: {k: r[k] for k in ("n", "accuracy", "macro_f1", "unparseable")}
-                                       for d, r in metrics["by_difficulty"].items()}).T, width="stretch")
-        confusion = metrics.get("confusion")
-        if confusion and recipe in LABEL_KEYS:
-            label_key = LABEL_KEYS[recipe] if not metrics.get("policies") else "policy_label"
-            normalise = st.toggle("Normalise rows", key="evaluate_normalise")
-            clicked = confusion_chart(confusion, normalise, key=f"evaluate_confusion_{chosen}")
-            if clicked and clicked != st.session_state.get("evaluate_cell_clicked"):  # a new click moves both boxes
-                st.session_state["evaluate_cell_clicked"] = clicked
-                st.session_state["evaluate_cell_gold"], st.session_state["evaluate_cell_pred"] = clicked
-            a, b = st.columns(2)
-            gold = a.selectbox("Gold", confusion["labels"], key="evaluate_cell_gold")
-            predicted = b.selectbox("Predicted", confusion["columns"], key="evaluate_cell_pred")
-            show_examples(cell_examples(predictions, label_key, gold, predicted), key="evaluate_examples")
-        elif recipe == "raft":
-            worst = sorted(predictions, key=lambda p: len(p["predict"] or ""))[:20]
-            show_examples(worst, key="evaluate_examples")
+        show_results(results, predictions, results["row"]["recipe"], key="evaluate", ident=chosen)
+
+with file_tab:
+    st.caption("Score predictions made elsewhere: LLaMA-Factory's `generated_predictions.jsonl` (prompt / label / "
+               "predict per line), or CSV, JSONL or JSON with a column mapping. The same scoring as "
+               "`python -m backend eval predictions FILE --recipe RECIPE`.")
+    upload = st.file_uploader("Predictions file", type=["jsonl", "json", "csv"], key="evaluate_file_upload")
+    a, b = st.columns(2)
+    file_recipe = a.selectbox("Recipe", PREDICTION_RECIPES, key="evaluate_file_recipe")
+    task = b.selectbox("Task (guard)", ["prompt", "response", "refusal"], key="evaluate_file_task",
+                       disabled=file_recipe != "guard", help="which of GuardReasoner's three tasks the labels are for")
+    paper = st.checkbox("Paper-compatible scoring (GuardReasoner's own evaluate.py, quirks included)",
+                        key="evaluate_file_paper", disabled=file_recipe != "guard")
+    mapping_text = st.text_input("Column mapping (ours=the file's, comma separated)", key="evaluate_file_map",
+                                 placeholder="label=gold, predict=output, prompt=input")
+    if st.button("Score file", type="primary", key="evaluate_file_go", disabled=upload is None):
+        mapping = attempt(parse_mapping, mapping_text)
+        if mapping is not None:
+            scored = attempt(score_predictions_upload, upload.name, upload, file_recipe,
+                             task=task if file_recipe == "guard" else None,
+                             paper_compatible=paper and file_recipe == "guard", mapping=mapping or None)
+            st.session_state["evaluate_file_scored"] = (scored, file_recipe, upload.name) if scored else None
+    scored_file = st.session_state.get("evaluate_file_scored")
+    if scored_file:
+        scored, scored_recipe, name = scored_file
+        st.markdown(f"**{name}** scored as {scored_recipe}"
+                    + (f" · task {scored['task']}" if scored.get("task") else "")
+                    + (f" · {scored['mode']} scoring" if scored.get("mode") else "")
+                    + f" · {scored.get('n', 0):,} rows"
+                    + (f" · {scored['skipped_without_gold']:,} without a gold label skipped"
+                       if scored.get("skipped_without_gold") else ""))
+        show_results(as_results(scored, scored_recipe), None, scored_recipe, key="evaluate_file", ident="upload")
 
 with compare_tab:
     if len(evaluations) < 1:

@@ -1,31 +1,35 @@
-"""Home: what exists in this lab, and what to do next."""
+"""Home: what exists in this lab, and what to do next. The first screen comes from one cheap backend call
+(backend.home.overview: SQL counts); the lineage table, which reads more, is drawn last."""
 import pandas as pd
 import streamlit as st
 
-from backend.data.demo import DEMO_DATASETS, create_demo_datasets
-from backend.data.store import list_datasets
-from backend.jobs.manager import list_jobs
-from backend.lineage import lineage_rows
+from backend.home import overview
 from backend.recipes import RECIPES
 from ui.common import attempt
 
-st.title("🧪 Finetune Lab")
+st.title(":material/science: Finetune Lab")
 st.caption("Curate data, generate reasoning traces, train LoRA/QLoRA adapters and evaluate them, in one place.")
 
-datasets = list_datasets()
-demo_names = [d["name"] for d in datasets if d["name"] in DEMO_DATASETS]
+lab = overview()
+datasets = [d for d in lab["datasets"] if d["versions"]]
 
 if not datasets:
     st.info("This lab is empty. Load the demo datasets (generated on this machine, no network) to try every "
             "workflow, or import your own data on the Data page.")
-    if st.button("Load demo data", type="primary", key="home_load_demo"):
-        with st.spinner("Generating and importing the demo datasets..."):
-            created = attempt(create_demo_datasets)
-        if created:
-            st.rerun()
-elif demo_names:
-    st.success(f"Demo data is loaded: {', '.join(demo_names)}. It was generated locally for the four workflows "
-               "below, so everything runs on a laptop CPU with no network. Import your own data on the Data page.")
+elif lab["demo_loaded"]:
+    st.success(f"Demo data is loaded: {', '.join(lab['demo_loaded'])}. It was generated locally for the four "
+               "workflows below, so everything runs on a laptop CPU with no network. Import your own data on the "
+               "Data page.")
+missing = lab["demo_missing"]
+if st.button("Load demo data", type="primary" if not datasets else "secondary", key="home_load_demo",
+             disabled=not missing,
+             help=f"generates and imports {', '.join(missing)}" if missing else "every demo dataset is loaded"):
+    from backend.data.demo import create_demo_datasets
+
+    with st.spinner("Generating and importing the demo datasets..."):
+        created = attempt(create_demo_datasets)
+    if created:
+        st.rerun()
 
 st.subheader("Workflows")
 cols = st.columns(4)
@@ -34,39 +38,37 @@ for col, name in zip(cols, ("guard", "saige", "raft", "orgaccess")):
     with col.container(border=True):
         st.markdown(f"**{recipe.title}**")
         st.caption(recipe.description)
-        count = sum(1 for d in datasets if d["recipe"] == name)
-        st.metric("datasets", count)
+        st.metric("datasets", lab["by_recipe"].get(name, 0))
+
+st.subheader("What to do next")
+operations = lab["operations"]
+steps = [
+    ("Import or load data", bool(datasets)),
+    ("Curate it: filter (SAIGE sliders), deduplicate", bool(operations.get("filter") or operations.get("dedup"))),
+    ("Split it and check train/test leakage", lab["split_versions"] > 0),
+    ("Generate reasoning traces (Traces page)", bool(operations.get("traces"))),
+    ("Train a model (Train page)", lab["succeeded_runs"] > 0),
+    ("Evaluate it (Evaluate page)", lab["evaluations"] > 0),
+]
+for text, done in steps:
+    st.markdown(f"{':material/check_box:' if done else ':material/check_box_outline_blank:'} {text}")
+st.page_link("views/data.py", label="Open the Data page", icon=":material/database:")
 
 st.subheader("Datasets")
 if datasets:
-    rows = []
-    for d in datasets:
-        for v in d["versions"]:
-            rows.append({"dataset": d["name"], "recipe": d["recipe"], "version": v["version"], "rows": v["rows"],
-                         "made by": v["operation"], "from": v["parent"] or "", "splits": ", ".join(
-                             f"{k} {n}" for k, n in (v["summary"].get("splits") or {}).items()),
-                         "hash": v["content_hash"], "owner": v["owner"], "created": v["created_at"]})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame([{"dataset": d["dataset"], "recipe": d["recipe"], "versions": d["versions"],
+                                "latest": f"v{d['latest']} · {d['latest_operation']}", "rows": d["rows"],
+                                "owner": d["owner"], "updated": d["updated"]} for d in datasets]),
+                 hide_index=True, width="stretch")
+    st.caption("Every version, its splits and what it was made from: the Data page's Browse tab.")
 else:
     st.write("No datasets yet.")
 
 st.subheader("Lineage: data → traces → model → score")
-lineage = attempt(lineage_rows) or []
-if lineage:
+if lab["evaluations"]:
+    from backend.lineage import lineage_rows
+
+    lineage = attempt(lineage_rows) or []
     st.dataframe(pd.DataFrame(lineage), hide_index=True, width="stretch")
 else:
     st.write("No evaluations yet: train a model and evaluate it to see its lineage here.")
-
-st.subheader("What to do next")
-has_split = any(v["summary"].get("splits") for d in datasets for v in d["versions"])
-steps = [
-    ("Import or load data", bool(datasets)),
-    ("Curate it: filter (SAIGE sliders), deduplicate", any(v["operation"] in ("filter", "dedup") for d in datasets for v in d["versions"])),
-    ("Split it and check train/test leakage", has_split),
-    ("Generate reasoning traces (Traces page)", any(v["operation"] == "traces" for d in datasets for v in d["versions"])),
-    ("Train a model (Train page)", any(j.status == "succeeded" for j in list_jobs(kind="train"))),
-    ("Evaluate it (Evaluate page)", bool(lineage)),
-]
-for text, done in steps:
-    st.markdown(f"{'✅' if done else '⬜'} {text}")
-st.page_link("views/data.py", label="Open the Data page", icon="🗂️")

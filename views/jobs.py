@@ -7,7 +7,7 @@ from backend.users import current_user
 from ui.common import attempt
 from ui.jobs import job_controls, live_job
 
-st.title("⚙️ Jobs")
+st.title(":material/settings: Jobs")
 st.caption("Jobs run in their own processes: closing this tab or restarting the dashboard does not stop them.")
 
 mine_only = st.toggle("Only my jobs", key="jobs_mine", help=f"you are {current_user()}; everyone sees the whole queue")
@@ -19,7 +19,8 @@ if not jobs:
 table = pd.DataFrame([{"id": j.id, "kind": j.kind, "status": j.status, "owner": j.owner, "title": j.title,
                        "runs on": j.runs_on,
                        "waiting for": j.wait_reason or "",
-                       "done": (j.progress or {}).get("done"), "total": (j.progress or {}).get("total"),
+                       "progress": (f"{(j.progress or {}).get('done') or 0:,} / {j.progress['total']:,}"
+                                    if (j.progress or {}).get("total") else ""),
                        "created": j.created_at, "ended": j.ended_at} for j in jobs])
 st.dataframe(table, hide_index=True, width="stretch")
 

@@ -9,7 +9,7 @@ from ui.jobs import live_job
 
 FORMATS = ("merged", "gguf-f16", "gguf-q8_0", "modelfile", "card", "hub")
 
-st.title("📦 Models")
+st.title(":material/inventory_2: Models")
 models = attempt(list_models) or []
 if not models:
     st.info("No models yet: train one on the Train page.")

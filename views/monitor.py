@@ -1,4 +1,5 @@
-"""Monitor: live loss, eval loss, learning rate, grad norm and throughput of a training job; the machine."""
+"""Monitor: live loss, eval loss, learning rate, grad norm and throughput of a training job; the machine;
+several runs' loss curves side by side, live while any of them runs."""
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -6,24 +7,31 @@ import streamlit as st
 
 from backend.jobs import manager
 from backend.jobs.system import process_snapshot, system_snapshot
-from backend.training.metrics import MetricsSeries, overlay
+from backend.training.metrics import MetricsSeries
 from ui.jobs import job_controls
 
 ACTIVE = ("queued", "starting", "running")
+TICK_SECONDS = 2
 CHARTS = (("loss", "Loss", ("loss", "eval_loss")), ("learning_rate", "Learning rate", ("learning_rate",)),
           ("grad_norm", "Grad norm", ("grad_norm",)), ("tokens_per_second", "Tokens / s", ("tokens_per_second",)))
 
-st.title("📈 Monitor")
+st.title(":material/monitoring: Monitor")
 jobs = manager.list_jobs(kind="train")
 if not jobs:
     st.info("No training jobs yet: start one on the Train page.")
     st.stop()
 ids = [j.id for j in jobs]
+drawn = {j.id: j.status for j in jobs}  # the statuses this run of the page shows (the picker, the controls)
 wanted = st.query_params.get("job") or st.session_state.get("train_job")
+if st.session_state.get("monitor_job") in ids:
+    # The browser keeps a selectbox's old label when only its text changes ("· starting" while the job runs):
+    # setting the choice again sends the label as it is now.
+    st.session_state["monitor_job"] = st.session_state["monitor_job"]
+    wanted = None
 job_id = st.selectbox("Training job", ids, index=ids.index(wanted) if wanted in ids else 0, key="monitor_job",
-                      format_func=lambda i: f"{i} · {next(j.status for j in jobs if j.id == i)}")
+                      format_func=lambda i: f"{i} · {drawn[i]}")
 job_controls(job_id, key="monitor")
-active = manager.get(job_id).status in ACTIVE
+active = drawn[job_id] in ACTIVE
 
 
 def series_for(job) -> MetricsSeries:
@@ -44,7 +52,14 @@ def chart(data: dict, keys: tuple[str, ...], title: str, key: str):
     st.plotly_chart(fig, width="stretch", key=key)
 
 
-@st.fragment(run_every=2 if active else None)
+def redraw_if_changed(job) -> None:
+    """A status that moved on since the page was drawn (starting -> running -> succeeded): draw the whole page
+    again, so the picker and the buttons say what the job is doing now and the ticking stops when it ends."""
+    if job.status != drawn.get(job.id):
+        st.rerun()
+
+
+@st.fragment(run_every=TICK_SECONDS if active else None)
 def live():
     manager.reconcile()
     job = manager.get(job_id)
@@ -69,25 +84,50 @@ def live():
     cols[2].metric("Disk free", f"{system['disk']['free_gb']:.0f} GB")
     if job.pid and job.status in ACTIVE:
         proc = process_snapshot(job.pid)
-        cols[3].metric("Job process", f"{proc['rss_gb']:.2f} GB · {proc['cpu_percent']:.0f}% CPU" if proc["alive"] else "ended")
+        if proc["alive"]:  # two short metrics: one "0.69 GB · 33% CPU" did not fit its column
+            cols[3].metric("Job memory", f"{proc['rss_gb']:.2f} GB", help=f"resident memory of process {job.pid}")
+            st.columns(4)[3].metric("Job CPU", f"{proc['cpu_percent']:.0f}%",
+                                    help=f"CPU use of process {job.pid} (100% = one core)")
+        else:
+            cols[3].metric("Job process", "ended")
     for gpu in system["gpus"]:
         used, total, util = gpu.get("mem_used_gb"), gpu.get("mem_total_gb"), gpu.get("util_percent")
         st.caption(f"GPU {gpu['index']} {gpu.get('name') or ''}: {'?' if util is None else f'{util:.0f}'}% busy · "
                    f"{'?' if used is None else f'{used:.1f}'} / {'?' if total is None else f'{total:.1f}'} GB")
     with st.expander("Log"):
         st.code(manager.log_tail(job.id, 6000) or "(empty)", language=None)
-    if active and job.status not in ACTIVE:
-        st.rerun()
+    redraw_if_changed(job)
 
 
 live()
 
 st.subheader("Compare runs")
 chosen = st.multiselect("Runs", ids, default=ids[:2], key="monitor_overlay")
+
+
+@st.fragment(run_every=TICK_SECONDS if any(drawn[i] in ACTIVE for i in chosen) else None)
+def compare():
+    """The chosen runs' training loss from the same session-kept series as above (each tick reads only what
+    was appended), so a running or resumed run's curve grows here too."""
+    fig, waiting = go.Figure(), []
+    for run_id in chosen:
+        job = manager.get(run_id)
+        series = series_for(job)
+        series.refresh()
+        steps, values = series.chart_data(max_points=1000).get("loss", ([], []))
+        if len(steps):
+            fig.add_scatter(x=list(steps), y=list(values), name=run_id, mode="lines")
+        else:
+            waiting.append(f"{run_id} ({job.status})")
+    if fig.data:
+        fig.update_layout(title="Training loss", height=320, xaxis_title="step")
+        st.plotly_chart(fig, width="stretch", key="monitor_overlay_chart")
+    if waiting:
+        st.caption("No training loss logged yet: " + ", ".join(waiting))
+    for run_id in chosen:
+        if run_id != job_id:  # the live view above redraws for the selected job
+            redraw_if_changed(manager.get(run_id))
+
+
 if chosen:
-    curves = overlay([Path(manager.get(i).job_dir) for i in chosen], key="loss", max_points=1000)
-    fig = go.Figure()
-    for job_dir, (steps, values) in curves.items():
-        fig.add_scatter(x=list(steps), y=list(values), name=Path(job_dir).name, mode="lines")
-    fig.update_layout(title="Training loss", height=320, xaxis_title="step")
-    st.plotly_chart(fig, width="stretch", key="monitor_overlay_chart")
+    compare()

@@ -6,7 +6,7 @@ from backend.playground.chat import parse_reply, recipe_prompt, stream_reply
 from backend.playground.models import ModelBusy, available_models, resolve_choice
 from ui.common import attempt, pick_version
 
-st.title("💬 Playground")
+st.title(":material/chat: Playground")
 choices = attempt(available_models) or []
 labels = [c.label for c in choices]
 a, b = st.columns(2)
@@ -61,9 +61,12 @@ if st.session_state.pop("playground_send_row", False) or text:
         with st.chat_message("user"):
             st.text(text)
     settings = {"max_new_tokens": int(max_new), "temperature": temperature, "top_p": top_p, "system": system or None}
-    targets = [(first, choice_of(first))] + ([(second, choice_of(second))] if compare and second else [])
+    targets = [attempt(choice_of, first)] + ([attempt(choice_of, second)] if compare and second else [])
     columns = st.columns(len(targets))
-    for column, (label, choice) in zip(columns, targets):
+    for column, choice in zip(columns, targets):
+        if choice is None:  # the reference could not be resolved: attempt() showed why
+            continue
+        label = choice.label  # what is called: the reference typed for A wins over the box's value
         with column:
             st.caption(label)
             try:

@@ -13,7 +13,7 @@ from ui.jobs import live_job
 
 MODES = ("hybrid", "dense", "bm25")
 
-st.title("🔎 Retrieval")
+st.title(":material/search: Retrieval")
 build_tab, search_tab, evaluate_tab, raft_tab = st.tabs(["Index", "Search", "Evaluate", "RAFT examples"])
 
 with build_tab:

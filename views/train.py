@@ -9,14 +9,14 @@ from backend.jobs import manager
 from backend.training.launch import launch_training
 from backend.training.memory import estimate_memory
 from backend.training.spec import PRESETS, TrainSpec
-from ui.common import attempt, pick_version
+from ui.common import attempt, pick_version, remembered
 from ui.executor import executor_picker
 from ui.train_form import spec_form
 
-st.title("🏋️ Train")
+st.title(":material/model_training: Train")
 st.caption("LoRA, QLoRA or full fine-tuning as a background job: it keeps running if you close this tab.")
 
-preset_name = st.selectbox("Preset", list(PRESETS), key="train_preset",
+preset_name = st.selectbox("Preset", list(PRESETS), **remembered("train_preset"),
                            format_func=lambda n: f"{n} · {PRESETS[n].source}")
 st.caption(PRESETS[preset_name].note)
 dv = pick_version("train", label="Dataset (a trace version where the recipe has traces)")
@@ -37,9 +37,7 @@ st.markdown("**Memory estimate**")
 estimate = attempt(estimate_memory, spec)
 if estimate:
     (st.success if estimate.fits else st.warning if estimate.fits is False else st.info)(estimate.verdict)
-    parts = {k: getattr(estimate, k) for k in ("weights_gb", "adapter_gb", "gradients_gb", "optimizer_gb",
-                                               "activations_gb", "overhead_gb", "total_gb")}
-    st.dataframe(pd.DataFrame([{k.replace("_gb", ""): round(v, 2) for k, v in parts.items()}]), hide_index=True)
+    st.dataframe(pd.DataFrame([estimate.table()]), hide_index=True)  # GB, or MB for small parts
     for suggestion in estimate.suggestions:
         st.markdown(f"- {suggestion}")
 
@@ -49,14 +47,20 @@ if st.button("Launch training", type="primary", key="train_launch", disabled=pla
     if job:
         st.session_state["train_job"] = job.id
         st.success(f"Started {job.id}.")
-        st.page_link("views/monitor.py", label="Watch it on the Monitor page", icon="📈")
+        st.page_link("views/monitor.py", label="Watch it on the Monitor page", icon=":material/monitoring:")
+
+def steps_text(progress: dict | None) -> str:
+    """'12 / 60' once the job reports steps; empty before (a queued job has none: not "None")."""
+    done, total = (progress or {}).get("done"), (progress or {}).get("total")
+    return f"{done or 0:,} / {total:,}" if total else ""
+
 
 st.subheader("Queue")
 jobs = [j for j in manager.list_jobs(kind="train")]
 if jobs:
     st.dataframe(pd.DataFrame([{"job": j.id, "status": j.status, "title": j.title, "owner": j.owner,
                                 "runs on": j.runs_on,
-                                "waiting for": j.wait_reason or "", "step": (j.progress or {}).get("done"), "of": (j.progress or {}).get("total"),
+                                "waiting for": j.wait_reason or "", "steps": steps_text(j.progress),
                                 "GPUs": j.gpu_ids or "-", "created": j.created_at} for j in jobs]),
                  hide_index=True, width="stretch")
 else:

@@ -7,6 +7,9 @@ state/datasets/<name>/v<version>/meta.json       the same facts as the DB row, f
 Rows are written in batches through `VersionWriter`, so a large import never holds the whole
 file in memory, and a version becomes visible only once it is complete: the folder is built
 under a temporary name and renamed, then the row is inserted. A failure leaves nothing behind.
+A derived version (one with a parent) whose parent and content equal an existing version's of the same
+dataset is not stored twice: commit() returns the existing one (or the parent itself, when the derivation
+changed nothing).
 Every column is a scalar (text, number, bool); structured fields are stored as JSON text.
 """
 from __future__ import annotations
@@ -106,6 +109,18 @@ def require_may_add_version(db, name: str) -> None:
                                "save the result under a name of your own")
 
 
+def check_output(name: str, recipe: str | None = None) -> str:
+    """Before any work (or any paid request) that ends in a new version of dataset `name`: the name is allowed,
+    the acting user may add versions to it, and an existing dataset of that name has the same recipe."""
+    validate_name(name)
+    with connect() as db:
+        require_may_add_version(db, name)
+        row = db.conn.execute("SELECT recipe FROM datasets WHERE name = ?", (name,)).fetchone()
+    if recipe and row and row[0] != recipe:
+        raise LabError(f"dataset {name!r} already exists with recipe {row[0]!r}, not {recipe!r}; choose another name")
+    return name
+
+
 @dataclass
 class _TableSink:
     path: Path
@@ -140,6 +155,7 @@ class VersionWriter:
         self._sinks: dict[str, _TableSink] = {}
         self._hashers: dict[str, "hashlib._Hash"] = {}
         self._committed: DatasetVersion | None = None
+        self.reused = False  # commit() returned an existing version with the same parent and content
 
     def __enter__(self) -> "VersionWriter":
         return self
@@ -197,6 +213,10 @@ class VersionWriter:
                     "INSERT INTO datasets (name, recipe, owner, description, created_at) VALUES (?, ?, ?, ?, ?)",
                     (self.dataset, self.recipe, current_user(), self.description, now_iso()),
                 )
+            same = self._same_derived(db, content_hash)
+            if same is not None:  # the folder under .tmp goes when the block ends (nothing was committed)
+                self.reused = True
+                return same
             version = db.conn.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset = ?", (self.dataset,)
             ).fetchone()[0]
@@ -236,6 +256,20 @@ class VersionWriter:
                 raise
         self._committed = dv
         return dv
+
+    def _same_derived(self, db, content_hash: str) -> DatasetVersion | None:
+        """A version derived from the same parent with the same content, if this dataset has one: deriving
+        it again (a second "Create split" with the same settings) returns it instead of a duplicate.
+        Imports (no parent) always make a new version: re-importing is how a source is refreshed. A derivation
+        that changes nothing (splitting a split version again the same way) is its parent."""
+        if self.parent is None:
+            return None
+        if self.parent.dataset == self.dataset and self.parent.content_hash == content_hash:
+            return self.parent
+        rows = list(db.query(
+            "SELECT * FROM dataset_versions WHERE dataset = ? AND parent = ? AND parent_hash = ? AND content_hash = ? "
+            "ORDER BY version LIMIT 1", [self.dataset, self.parent.ref, self.parent.content_hash, content_hash]))
+        return _row_to_version(rows[0]) if rows else None
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:

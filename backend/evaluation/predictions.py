@@ -89,3 +89,26 @@ def score_predictions(path: str | Path, recipe: str, *, task: str | None = None,
     gold = [str(row["label"]) for row in rows]
     predicted = [str(row["predict"]).strip() if row["predict"] is not None else None for row in rows]
     return {"file": str(path), **classification_report(gold, predicted)}
+
+
+def score_predictions_upload(name: str, stream, recipe: str, **options) -> dict:
+    """The Evaluate page's upload: the file saved under the uploads folder (its own name kept, so its type
+    is read from the extension), then score_predictions on it with the same options as
+    `python -m backend eval predictions` (task, paper_compatible, mapping)."""
+    from backend.data.uploads import new_upload_dir, save_upload
+
+    return score_predictions(save_upload(new_upload_dir(), name, stream), recipe, **options)
+
+
+def as_results(scored: dict, recipe: str) -> dict:
+    """score_predictions' answer in the shape of an evaluation's results (headline, headline_value, metrics),
+    so the same result views show both."""
+    from backend.evaluation.scoring import HEADLINES
+
+    if "task" in scored and "f1" in scored:  # guard: one task's F1, harmful / refusal positive (x 100)
+        headline = f"{scored['task']}_f1"
+        value = scored["f1"]
+    else:
+        headline = HEADLINES.get(recipe, "accuracy")
+        value = scored.get(headline)
+    return {"headline": headline, "headline_value": value, "metrics": {**scored, headline: value}, "recipe": recipe}

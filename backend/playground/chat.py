@@ -23,6 +23,11 @@ def _with_system(messages: list[dict], system: str | None) -> list[dict]:
 
 
 def _check_settings(max_new_tokens: int, temperature: float, top_p: float) -> None:
+    from backend.validation import TEMPERATURE, TOKENS, Range, check_value
+
+    check_value("max_new_tokens", max_new_tokens, TOKENS)
+    check_value("temperature", temperature, TEMPERATURE)
+    check_value("top_p", top_p, Range(0, 1, above=True))
     if max_new_tokens < 1:
         raise LabError("max_new_tokens must be at least 1")
     if temperature < 0 or not 0 < top_p <= 1:
