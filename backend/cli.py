@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import traceback
@@ -22,9 +23,29 @@ GROUPS = ("data", "jobs", "traces", "train", "eval", "raft", "index", "chat", "m
 def emit(args: argparse.Namespace, payload: Any, text: str | Callable[[], str] | None = None) -> None:
     """Print a command's result: JSON with --json, otherwise the human-readable text."""
     if getattr(args, "json", False):
-        print(json.dumps(payload, indent=2, default=str))
+        print(to_json(payload))
     else:
-        print(text() if callable(text) else (text if text is not None else json.dumps(payload, indent=2, default=str)))
+        print(text() if callable(text) else (text if text is not None else to_json(payload)))
+
+
+def to_json(payload: Any) -> str:
+    """Strict JSON: NaN and infinities (pandas' missing values) become null, which every parser reads."""
+    return json.dumps(_finite(payload), indent=2, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        try:
+            return _finite(value.item())
+        except (TypeError, ValueError):
+            return value
+    return value
 
 
 def emit_job(args: argparse.Namespace, job, extra: dict | None = None,
@@ -51,8 +72,20 @@ def progress_printer(args: argparse.Namespace) -> Callable[[float, str], None]:
     return report
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that with --json a bad argument (`--rpm nan` for an int) prints {"error": ...} too."""
+
+    json_errors = False
+
+    def error(self, message: str):
+        if _Parser.json_errors:
+            print(json.dumps({"error": f"{self.prog}: {message}"}))
+            sys.exit(2)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m backend", description="Finetune Lab, headless.")
+    parser = _Parser(prog="python -m backend", description="Finetune Lab, headless.")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     for name in GROUPS:
         module = __import__(f"backend.commands.{MODULES.get(name, name)}", fromlist=["register"])
@@ -92,6 +125,7 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
@@ -112,6 +146,11 @@ def error_message(exc: BaseException) -> str:
     """What the user reads: a LabError as it is; anything else named, with the file for OS errors."""
     if isinstance(exc, LabError):
         return str(exc)
+    from backend.jobs.failures import resource_failure
+
+    machine = resource_failure(exc)  # "disk full: ..." (ENOSPC, EFBIG, a full SQLite), "out of memory ..."
+    if machine:
+        return machine
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}"

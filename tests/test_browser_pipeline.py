@@ -293,7 +293,7 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
     assert trace_job.status == "succeeded", trace_job.error
     open_tab(page, "Browse traces")
     page.get_by_test_id("stExpander").filter(has_text="Attempt 1").get_by_text("Response type:").first.wait_for()
-    assert metric(page, "accepted") == "24" and metric(page, "agreement") == "100%"
+    assert metric(page, "accepted (per item)") == "24 of 24" and metric(page, "agreement (per attempt)") == "100%"
     shot(page, "04-traces.png")
     usage = server.usage_totals()
     [estimate] = estimate_cost(split.ref, [Teacher(model=TEACHER, base_url=server.base_url, api_key_env=KEY_ENV)],
@@ -320,7 +320,7 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
     type_into(page, "tiny_hidden_size", "256")
     command = page.get_by_test_id("stCode").filter(has_text="train launch")
     expect(command).to_contain_text(f"--preset tiny --dataset {TRACED}@1")
-    for setting in ("method=full", "learning_rate=0.001", f"max_steps={MAX_STEPS}", "grad_accum=4",
+    for setting in ("learning_rate=0.001", f"max_steps={MAX_STEPS}", "grad_accum=4",
                     "tiny_hidden_size=256"):
         expect(command).to_contain_text(setting)
     page.get_by_role("button", name="Launch training").click()

@@ -213,7 +213,7 @@ def test_orgaccess_bad_labels_error_lists_values_across_files(state, tmp_path):
         import_dataset("orgaccess", "org", files)
     message = str(caught.value)
     assert "4 rows have labels outside full/partial/rejected: reject (2), approve (1), r (1)" in message
-    assert "choose --on-bad-label drop or keep" in message
+    assert "import again dropping or keeping those rows" in message and "--on-bad-label" not in message
     assert "easy-00000-of-00001.parquet row 7" in message
     assert store.list_datasets() == []
 

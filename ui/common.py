@@ -54,7 +54,8 @@ def current_dataset() -> tuple[str, int | None] | None:
     return st.session_state.get(CURRENT_DATASET)
 
 
-def set_current_dataset(dv: store.DatasetVersion | None, version: int | None = None, *, name: str | None = None) -> None:
+def set_current_dataset(dv: store.DatasetVersion | None, version: int | None = None, *,
+                        name: str | None = None) -> None:
     """Make a version the one every dataset picker shows from now on (call it when an action made one: an
     import, a filter, a split, a trace job). Pickers already drawn in this run follow on the next run."""
     if dv is not None:
@@ -111,5 +112,6 @@ def pick_version(key: str, label: str = "Dataset", recipe: str | None = None) ->
     versions = next(d for d in datasets if d["name"] == name)["versions"]
     version = right.selectbox("Version", numbers_of[name], on_change=_chose_version, args=(key, name),
                               **remembered(f"{key}_version_{name}"),
-                              format_func=lambda v: f"v{v} · {next(x for x in versions if x['version'] == v)['operation']}")
+                              format_func=lambda v: f"v{v} · "
+                                                    f"{next(x for x in versions if x['version'] == v)['operation']}")
     return store.resolve(f"{name}@{version}")

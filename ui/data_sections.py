@@ -41,7 +41,7 @@ _UPLOAD_HELP = {
     "orgaccess": "The released easy/medium/hard-00000-of-00001.parquet files together (or a .zip of them).",
 }
 _TASK_FROM_NAME = "from the file name"
-BAD_LABELS = "Bad labels (values outside a column's choices)"
+BAD_LABELS = "Bad labels"  # the import option for values outside a column's choices
 
 
 def import_data() -> None:
@@ -63,7 +63,8 @@ def import_data() -> None:
     if choices:
         on_bad_label = st.radio(BAD_LABELS, ["error", "drop", "keep"], horizontal=True,
                                 **remembered("data_import_bad_label"),
-                                help="Rows whose " + "; ".join(f"{c} is not {' / '.join(v)}" for c, v in choices.items())
+                                help="Values outside a column's choices: rows whose "
+                                     + "; ".join(f"{c} is not {' / '.join(v)}" for c, v in choices.items())
                                      + ". error: stop and list them; drop: leave those rows out; keep: import them "
                                        "as they are" + (" (seed 003's split uses every row)" if recipe == "orgaccess"
                                                          else ""))
@@ -77,7 +78,8 @@ def import_data() -> None:
     mapping = None
     if recipe == "generic":
         text = st.text_input("Column mapping (recipe column=source column, comma separated)",
-                             **remembered("data_import_mapping"), placeholder="prompt=question, response=answer, label=category")
+                             placeholder="prompt=question, response=answer, label=category",
+                             **remembered("data_import_mapping"))
         mapping = dict(p.split("=", 1) for p in (s.strip() for s in text.split(",")) if "=" in p) or None
     if st.button("Import", type="primary", key="data_import_go", disabled=not name or not (uploads or paths)):
         options = dict(on_bad_label=on_bad_label, mapping=mapping, task=task)
@@ -105,10 +107,10 @@ def _importing(action, *args, **kwargs) -> DatasetVersion | None:
 
 
 def import_message(dv: DatasetVersion) -> str:
-    """'Imported NAME@1: 24 rows kept, 4 dropped, 4 with bad labels (hash ...).': what was left out, too."""
+    """'Imported NAME@1: 24 rows, 4 dropped, 4 with bad labels (hash ...).': what was left out, too."""
     summary = dv.summary or {}
     bad = sum(sum(counts.values()) for counts in (summary.get("bad_labels") or {}).values())
-    parts = [f"{dv.rows:,} rows kept", f"{summary.get('dropped') or 0:,} dropped"]
+    parts = [f"{dv.rows:,} rows", f"{summary.get('dropped') or 0:,} dropped"]
     if bad:
         parts.append(f"{bad:,} with bad labels")
     return f"Imported {dv.ref}: {', '.join(parts)} (hash {dv.content_hash})."
@@ -151,7 +153,8 @@ def _saige_sliders() -> SaigeFilter:
                             **remembered("data_saige_min_buddhist"),
                             help="0.25 ahimsa + 0.20 sacca + 0.25 karuna + 0.20 panna + 0.10 upekkha")
     min_alignment = c.select_slider("Min alignment level", ALIGNMENT_LEVELS, defaults.min_alignment,
-                                    **remembered("data_saige_min_alignment"), help="the stored alignment level; good = good or excellent")
+                                    help="the stored alignment level; good = good or excellent",
+                                    **remembered("data_saige_min_alignment"))
     with st.expander("Per-principle minimums, per-harm maximums, difficulty"):
         pcols = st.columns(len(PRINCIPLES))
         principle_min = {p: col.slider(p, 0.0, 10.0, 0.0, 0.5, **remembered(f"data_saige_min_{p}"))
@@ -359,10 +362,21 @@ def leakage(dv: DatasetVersion) -> None:
     if job is None:
         st.caption(f"No leakage check of {dv.ref} yet.")
         return
-    live_job(job.id)
+    live_job(job.id, more=_leakage_progress)
     report = job.result or {}
     if job.status == "succeeded" and "exact" in report:
         _leakage_result(report)
+
+
+_LEAK_PHASES = {"compare": "Comparing normalised texts", "embed": "Embedding the texts not in the cache yet",
+                "search": "Searching each row's nearest neighbours"}
+
+
+def _leakage_progress(job) -> None:
+    progress = job.progress or {}
+    if job.status == "running" and progress.get("phase") in _LEAK_PHASES:
+        pace = f" · {progress['rows_per_s']:,.1f} rows/s" if progress.get("rows_per_s") else ""
+        st.caption(_LEAK_PHASES[progress["phase"]] + pace)
 
 
 def _leakage_result(report: dict) -> None:

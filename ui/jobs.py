@@ -1,9 +1,12 @@
 """Job widgets shared by pages: live progress (a fragment that ticks only while the job runs) and controls."""
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
 from backend.jobs import manager
+from backend.traces.report import NO_PRICE
 from backend.users import may_change
 from ui.common import attempt
 
@@ -23,8 +26,10 @@ def _progress_view(job) -> None:
     if total:
         st.progress(min(1.0, done / total), f"{done:,} / {total:,}")
     metrics = {k: p[k] for k in ("accepted", "rejected", "failed", "cache_hits") if k in p}
-    if "usd" in p:
+    if "usd" in p and p.get("priced", True):
         metrics["spent (USD)"] = f"{p['usd']:.4f}"
+    elif "usd" in p:  # a teacher with no price: not "0.0000", which reads as a measurement
+        metrics["spent"] = NO_PRICE
     if p.get("possibly_billed_requests"):
         metrics["possibly billed"] = f"{p['possibly_billed_requests']} · {p.get('possibly_billed_usd', 0):.4f} USD"
     if p.get("eta_s") is not None and job.status == "running":
@@ -36,8 +41,9 @@ def _progress_view(job) -> None:
         st.code(manager.log_tail(job.id, 6000) or "(empty)", language=None)
 
 
-def live_job(job_id: str) -> None:
-    """Shows a job; re-renders every few seconds while it is queued or running, then stops ticking."""
+def live_job(job_id: str, more: Callable[[object], None] | None = None) -> None:
+    """Shows a job; re-renders every few seconds while it is queued or running, then stops ticking.
+    `more(job)` draws what a page adds below the job's view, ticking with it."""
     job = attempt(manager.get, job_id)
     if job is None:
         return
@@ -48,6 +54,8 @@ def live_job(job_id: str) -> None:
         manager.reconcile()
         current = manager.get(job_id)
         _progress_view(current)
+        if more is not None:
+            more(current)
         if active and current.status not in ("queued", "starting", "running"):
             st.rerun()  # it just ended: redraw the page so the ticking stops
 

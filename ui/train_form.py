@@ -6,6 +6,7 @@ from dataclasses import fields
 import streamlit as st
 
 from backend.training.spec import TrainSpec
+from ui.common import remembered
 
 GROUPS = {
     "Model": ("base_model", "method", "engine", "precision", "gpus"),
@@ -19,20 +20,22 @@ GROUPS = {
 
 
 def _widget(container, f, value, key: str):
+    """One field's widget; its value stays for the session, across pages (ui.common.remembered)."""
     help_text = f.metadata.get("help")
     choices = f.metadata.get("choices")
+    kept = remembered(key)
     if choices:
-        return container.selectbox(f.name, choices, index=list(choices).index(value), key=key, help=help_text)
+        return container.selectbox(f.name, choices, index=list(choices).index(value), help=help_text, **kept)
     if isinstance(value, bool):
-        return container.checkbox(f.name, value, key=key, help=help_text)
+        return container.checkbox(f.name, value, help=help_text, **kept)
     if isinstance(value, int):
-        return int(container.number_input(f.name, value=value, step=1, key=key, help=help_text))
+        return int(container.number_input(f.name, value=value, step=1, help=help_text, **kept))
     if isinstance(value, float):
-        return float(container.number_input(f.name, value=value, format="%g", key=key, help=help_text))
+        return float(container.number_input(f.name, value=value, format="%g", help=help_text, **kept))
     if isinstance(value, list):
-        text = container.text_input(f.name, ",".join(value), key=key, help=help_text)
+        text = container.text_input(f.name, ",".join(value), help=help_text, **kept)
         return [m.strip() for m in text.split(",") if m.strip()]
-    return container.text_input(f.name, value, key=key, help=help_text)
+    return container.text_input(f.name, value, help=help_text, **kept)
 
 
 def spec_form(base: TrainSpec, key: str) -> dict:

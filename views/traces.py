@@ -32,7 +32,7 @@ if dv.recipe not in recipes_with_templates:
             f"Traces apply to {', '.join(recipes_with_templates)} datasets.")
     st.stop()
 
-reference = st.selectbox(
+reference = st.columns([1, 2])[0].selectbox(
     "Reference price for models with no price", report.reference_models(), **remembered("traces_reference_model"),
     help="A model the price table does not know (vLLM, Ollama, llama.cpp, a local folder) costs nothing here; "
          "its tokens are also priced as this table entry, to compare ('would be $X at ...').")
@@ -255,7 +255,8 @@ with browse_tab:
         if page:
             item_id = st.selectbox("Item", [i["item_id"] for i in page], key="traces_browse_item")
             for a in report.attempts_with_verdicts(job_id, item_id):
-                verdict = {report.AGREES: ":material/check_circle: agrees", report.DISAGREES: ":material/cancel: disagrees",
+                verdict = {report.AGREES: ":material/check_circle: agrees",
+                           report.DISAGREES: ":material/cancel: disagrees",
                            report.UNPARSEABLE: ":material/help: unparseable (labels not found in the reply)",
                            None: "—"}[a["verdict"]]
                 paid = "from cache" if a["cached"] else f"{a['usd']:.5f} USD" if spent.priced else spent.label

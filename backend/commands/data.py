@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli import add_json_flag, emit, progress_printer
+from backend.cli import add_json_flag, emit
 from backend.errors import LabError
 
 
@@ -57,9 +57,13 @@ def cmd_demo(args):
 
 def cmd_import(args):
     from backend.data.importers import import_dataset, import_notes
+    from backend.data.importers.normalise import BadLabels
 
-    dv = import_dataset(args.recipe, args.name, args.paths, on_bad_label=args.on_bad_label,
-                        mapping=_kv(args.map, "--map") or None, description=args.description, task=args.task)
+    try:
+        dv = import_dataset(args.recipe, args.name, args.paths, on_bad_label=args.on_bad_label,
+                            mapping=_kv(args.map, "--map") or None, description=args.description, task=args.task)
+    except BadLabels as exc:  # the backend names no flag; the CLI says which one
+        raise LabError(exc.with_hint("choose --on-bad-label drop or keep")) from None
     emit(args, _version_json(dv, summary=dv.summary),
          lambda: "\n".join([f"imported {dv.ref}: {dv.rows} rows (hash {dv.content_hash})",
                             *(f"  {note}" for note in import_notes(dv.summary))]))
@@ -131,19 +135,57 @@ def cmd_split(args):
 
 
 def cmd_leakage(args):
-    from backend.data.leakage import leakage_report
+    from backend.data.leakage import launch_leakage
 
-    report = leakage_report(args.name, a=args.a, b=args.b, threshold=args.threshold, max_pairs=args.max_pairs,
-                            progress=progress_printer(args))
+    job = launch_leakage(args.name, a=args.a, b=args.b, threshold=args.threshold, max_pairs=args.max_pairs,
+                         gpus=args.gpus)
+    if not args.wait:
+        emit(args, {"job_id": job.id, "status": job.status},
+             f"queued job {job.id}: {job.title} (follow it with `python -m backend jobs show {job.id}`; "
+             f"--wait waits for the report)")
+        return 0
+    job = _wait_showing_progress(job.id, quiet=args.quiet)
+    report = job.result or {}
+    payload = {"job_id": job.id, "status": job.status, "error": job.error, **report}
 
     def text():
-        lines = [f"{report.exact} exact and {report.near} near-duplicate pairs between {report.a} and {report.b} "
-                 f"(threshold {report.threshold})"]
-        for p in report.pairs[:20]:
-            lines.append(f"  [{p.kind} {p.score:.3f}] {p.a_id} <-> {p.b_id}: {p.a_text[:60]!r} | {p.b_text[:60]!r}")
+        if job.status != "succeeded" or "exact" not in report:
+            return f"job {job.id} {job.status}: {job.error or 'see its log (`python -m backend jobs log ' + job.id + '`)'}"
+        lines = [f"{report['exact']} exact and {report['near']} near-duplicate pairs between {report['a']} and "
+                 f"{report['b']} (threshold {report['threshold']}; {report['embedded']} texts embedded, "
+                 f"{report['cached']} from the cache)"]
+        for p in report["pairs"][:20]:
+            lines.append(f"  [{p['kind']} {p['score']:.3f}] {p['a_id']} <-> {p['b_id']}: {p['a_text'][:60]!r} | "
+                         f"{p['b_text'][:60]!r}")
         return "\n".join(lines)
 
-    emit(args, report.to_json(), text)
+    emit(args, payload, text)
+    return 0 if job.status == "succeeded" and "exact" in report else 1
+
+
+def _wait_showing_progress(job_id: str, quiet: bool = False, poll: float = 0.5):
+    """manager.wait, printing the job's progress records to stderr (stdout stays one JSON object)."""
+    import sys
+    import time
+
+    from backend.jobs import manager
+
+    shown = None
+    while True:
+        manager.reconcile()
+        job = manager.get(job_id)
+        progress = job.progress or {}
+        if not quiet and progress and progress.get("ts") != shown:
+            shown = progress.get("ts")
+            pace = f", {progress['rows_per_s']:,.1f} rows/s" if progress.get("rows_per_s") else ""
+            eta = f", ETA {progress['eta_s']:,.0f} s" if progress.get("eta_s") is not None else ""
+            print(f"[{progress.get('phase', job.status)}] {progress.get('done', 0):,} of {progress.get('total', 0):,}"
+                  f"{pace}{eta}", file=sys.stderr, flush=True)
+        if job.status in manager.FINAL:
+            return job
+        if job.status == "queued" and job.executor == "local":
+            manager.schedule()
+        time.sleep(poll)
 
 
 def cmd_export(args):
@@ -232,13 +274,15 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--group", help="split separately within each value of this column (e.g. difficulty)")
     p.add_argument("--seed", type=int, default=0)
 
-    p = command("leakage", cmd_leakage, "find exact and near-duplicate pairs between two splits")
+    p = command("leakage", cmd_leakage, "find exact and near-duplicate pairs between two splits, as a background job")
     p.add_argument("name")
     p.add_argument("--a", default="train", help="first split (default train)")
     p.add_argument("--b", help="second split (default: every test/validation split)")
     p.add_argument("--threshold", type=float, default=0.9, help="cosine similarity for near duplicates")
     p.add_argument("--max-pairs", type=int, default=200)
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--gpus", type=int, default=0, help="embed on a GPU (the job waits for a free one)")
+    p.add_argument("--wait", action="store_true", help="wait for the job and print its report")
+    p.add_argument("--quiet", action="store_true", help="with --wait: no progress on stderr")
 
     p = command("export", cmd_export, "write SFT data in a training format")
     p.add_argument("name")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from backend.errors import LabError
 from backend.cli import add_executor_options, add_json_flag, slurm_options_from, emit, emit_job
 
 
@@ -73,17 +74,22 @@ def cmd_run(args):
 
 
 def cmd_templates(args):
-    from backend.traces.templates import list_templates, template_to_json
+    from backend.traces.templates import template_entries, template_to_json
 
-    templates = [template_to_json(t) for t in list_templates(args.recipe)]
+    templates = [{**template_to_json(e["template"]), "owner": e["owner"], "shared": e["shared"], "builtin": e["builtin"]}
+                 for e in template_entries(args.recipe)]  # built-ins, yours, and the ones others share
     emit(args, {"templates": templates}, lambda: "\n\n".join(
         f"{t['name']} ({t['hash']}): {t['description']}\n--- system ---\n{t['system']}\n--- user ---\n{t['user']}"
         for t in templates))
 
 
 def cmd_items(args):
+    from backend.jobs.manager import get
     from backend.traces.records import attempts_of, items_page, ledger
 
+    job = get(args.job_id)  # NotFound for an unknown id
+    if job.kind not in ("traces", "eval"):  # a teacher evaluation keeps its requests as trace items too
+        raise LabError(f"job {job.id} is a {job.kind} job: it has no teacher requests")
     items = items_page(args.job_id, status=args.status, limit=args.limit)
     payload = {"ledger": ledger(args.job_id), "items": items}
     if args.item:

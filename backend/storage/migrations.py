@@ -181,3 +181,39 @@ MIGRATIONS.append(
         ],
     )
 )
+
+MIGRATIONS.append(
+    (
+        "0008_user_preferences",
+        [
+            # Each person's remembered choices (the last teacher of the Traces page): never a key.
+            """CREATE TABLE user_preferences (
+                user TEXT NOT NULL,
+                name TEXT NOT NULL,
+                value TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (user, name)
+            )""",
+        ],
+    )
+)
+
+MIGRATIONS.append(
+    (
+        "0009_trace_template_owners",
+        [
+            # Saved teacher templates belong to whoever saved them; `shared` lets everyone else use them.
+            """CREATE TABLE trace_templates (
+                recipe TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                name TEXT NOT NULL,
+                shared INTEGER NOT NULL DEFAULT 0,
+                template TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (recipe, owner, name)
+            )""",
+        ],
+    )
+)

@@ -11,12 +11,12 @@ import asyncio
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import openai
 import pandas as pd
 
-from backend.data.store import VersionWriter, iter_batches, resolve
+from backend.data.store import VersionWriter, check_output, iter_batches, resolve
 from backend.errors import LabError
 from backend.jobs.context import JobContext
 from backend.recipes import get_recipe
@@ -28,6 +28,7 @@ from backend.traces.records import Completion, cache_key
 from backend.traces.teachers import Teacher, require_api_key, server_message, teacher_from_json
 from backend.traces.templates import Item, build_items, get_template, prepared_frame, template_from_json, template_hash, template_to_json
 from backend.traces.tokens import count_chats_tokens
+from backend.validation import ROW_LIMIT, SECONDS, SEED, TEMPERATURE, TOKENS, USD, Range, check_fields
 
 
 FAIL_FAST = 3  # items refused the same way in a row (no success between) before a job stops as failed
@@ -40,23 +41,37 @@ class TraceRequest:
     template: str | None = field(default=None, metadata={"help": "template name (default: the recipe's first)"})
     include_gold: bool = field(default=True, metadata={"help": "give the teacher the gold label (GuardReasoner did)"})
     split: str | None = field(default=None, metadata={"help": "only rows of this split"})
-    limit: int | None = field(default=None, metadata={"help": "only the first N rows (a pilot)"})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the first attempt"})
-    max_tokens: int | None = field(default=None, metadata={"help": "output cap per request (default: the template's)"})
-    seed: int | None = field(default=None, metadata={"help": "seed sent to the endpoint"})
-    budget_usd: float | None = field(default=None, metadata={"help": "stop before spending more than this"})
-    max_rejects: int = field(default=2, metadata={"help": "retries of a trace whose label disagrees with the gold one"})
-    reject_temperature_step: float = field(default=0.3, metadata={"help": "temperature added on each retry"})
+    limit: int | None = field(default=None, metadata={"help": "only the first N rows (a pilot)",
+                                                       "valid": replace(ROW_LIMIT, cli="--limit")})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the first attempt",
+                                                       "valid": replace(TEMPERATURE, cli="--temperature")})
+    max_tokens: int | None = field(default=None, metadata={"help": "output cap per request (default: the template's)",
+                                                            "valid": replace(TOKENS, optional=True, cli="--max-tokens")})
+    seed: int | None = field(default=None, metadata={"help": "seed sent to the endpoint", "valid": replace(SEED, optional=True)})
+    budget_usd: float | None = field(default=None, metadata={"help": "stop before spending more than this",
+                                                              "valid": replace(USD, cli="--budget-usd")})
+    max_rejects: int = field(default=2, metadata={"help": "retries of a trace whose label disagrees with the gold one",
+                                                   "valid": Range(0, 100, integer=True, cli="--max-rejects")})
+    reject_temperature_step: float = field(default=0.3, metadata={"help": "temperature added on each retry",
+                                                                   "valid": TEMPERATURE})
     batch: bool = field(default=False, metadata={"help": "use the OpenAI Batch API (50% off, results within 24 h)"})
-    batch_poll_s: float = field(default=30.0, metadata={"help": "seconds between batch status checks"})
+    batch_poll_s: float = field(default=30.0, metadata={"help": "seconds between batch status checks",
+                                                        "valid": replace(SECONDS, cli="--batch-poll")})
     out: str | None = field(default=None, metadata={"help": "output dataset name (default: DATASET-traces)"})
+
+    def __post_init__(self):
+        check_fields(self, "trace request")  # every number finite and in range, before anything is paid
 
 
 def launch_traces(request: TraceRequest, estimate_usd: float | None = None, slurm_options=None):
     """Validate the request, render its items once (errors surface now, not in the job), submit the job."""
     from backend.jobs.manager import submit
+    import sqlite3
+
+    from backend.preferences import remember_teacher
 
     version = resolve(request.dataset)
+    out = check_output(request.out or f"{version.dataset}-traces", version.recipe)  # before the first request
     template = get_template(version.recipe, request.template)
     items = build_items(version, template, include_gold=request.include_gold, split=request.split, limit=request.limit)
     if not items:
@@ -64,9 +79,14 @@ def launch_traces(request: TraceRequest, estimate_usd: float | None = None, slur
     if request.teacher.provider == "openai":
         require_api_key(request.teacher)
     spec = {**asdict(request), "dataset": version.ref, "teacher": request.teacher.to_json(),
-            "template": template_to_json(template), "out": request.out or f"{version.dataset}-traces",
+            "template": template_to_json(template), "out": out,
             "items": len(items), "estimate_usd": estimate_usd}
-    return submit("traces", spec, title=f"traces {version.ref} via {request.teacher.label}", slurm_options=slurm_options)
+    job = submit("traces", spec, title=f"traces {version.ref} via {request.teacher.label}", slurm_options=slurm_options)
+    try:
+        remember_teacher(request.teacher)  # the Traces page offers this teacher again next time (never its key)
+    except (LabError, sqlite3.Error):  # the job is submitted; a choice not remembered must not fail it
+        pass
+    return job
 
 
 def agreement(labels: dict, gold: dict, template: TraceTemplate) -> bool | None:
@@ -251,7 +271,7 @@ class TraceRun:
                           possibly_billed_requests=led["possibly_billed_requests"],
                           possibly_billed_usd=round(led["possibly_billed_usd"], 6), input_tokens=led["input_tokens"],
                           output_tokens=led["output_tokens"], cache_hits=led["cache_hits"],
-                          agreement_rate=led["agreement_rate"], rate_done=self.done_now)
+                          agreement_rate=led["agreement_rate"], rate_done=self.done_now, priced=not self.price.free)
 
     async def run_online(self, todo: list[Item]) -> None:
         client = openai.AsyncOpenAI(base_url=self.teacher.base_url, api_key=require_api_key(self.teacher),
@@ -277,6 +297,8 @@ class TraceRun:
 
     def run(self, write_dataset: bool = True) -> dict:
         self.write_output = write_dataset
+        if write_dataset:  # a job launched before the name was taken by someone else: fail before paying
+            check_output(self.ctx.spec["out"], self.version.recipe)
         with connect() as self.db:  # one connection for the whole job: thousands of small writes
             return self._run()
 

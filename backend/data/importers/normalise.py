@@ -172,7 +172,24 @@ class LabelTally:
             first = self.first[name]
             row = f" row {first.row}," if first.row else ","
             firsts.append(f"{first.file}{row} field '{name}'")
-        return LabError("; ".join(parts) + "; choose --on-bad-label drop or keep (first: " + "; ".join(firsts) + ")")
+        return BadLabels("; ".join(parts), "; ".join(firsts))
+
+
+class BadLabels(LabError):
+    """Values outside a column's choices stopped an import. The message names no CLI flag or form field: the
+    CLI and the Data page each say where to choose drop or keep (`with_hint`)."""
+
+    HINT = "import again dropping or keeping those rows"
+
+    def __init__(self, found: str, first: str):
+        self.found, self.first = found, first
+        super().__init__(self.with_hint(self.HINT))
+
+    def with_hint(self, hint: str) -> str:
+        return f"{self.found}; {hint} (first: {self.first})"
+
+    def __reduce__(self):
+        return type(self), (self.found, self.first)
 
 
 class RowNormaliser:
