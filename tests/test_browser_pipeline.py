@@ -300,7 +300,9 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
                                template="rationale", include_gold=True)
     # what the Estimate tab showed (the run keeps it) is what the job then paid for its input
     assert manager.spec(trace_job.id)["estimate_usd"] == pytest.approx(estimate.usd)
-    assert usage["requests"] == estimate.requests == 24 and usage["prompt_tokens"] == estimate.input_tokens
+    # easy-i and medium-i ask the same thing: each distinct prompt is paid once, as the estimate said
+    assert usage["requests"] == estimate.requests == 12 and estimate.repeated_prompts == 12
+    assert usage["prompt_tokens"] == estimate.input_tokens
     traced = store.resolve(TRACED)
     frame = store.load_frame(traced.ref)
     assert len(frame) == 24 and frame["trace"].str.startswith("Response type: ").all()

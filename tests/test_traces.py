@@ -193,3 +193,32 @@ def test_local_teacher_job(env, tmp_path):
     # A random tiny model cannot produce the Answers block: every item is tried twice and kept as rejected.
     assert led["rejected"] == 6 and led["usd"] == 0
     assert all(len(records.attempts_of(job.id, f"q{i}")) == 2 for i in range(6))
+
+
+def test_identical_prompts_are_paid_once_whatever_the_timing(state, monkeypatch):
+    """Rows that send the same prompt share one paid request, even when they are in flight together."""
+    import pandas as pd
+
+    from backend.data import store
+    from backend.jobs.manager import wait
+    from backend.traces.engine import TraceRequest, launch_traces
+    from backend.traces.estimate import estimate_cost
+    from backend.traces.records import ledger
+    from backend.traces.teachers import Teacher
+    from tests.openai_server import FakeOpenAI
+
+    rows = guard_rows(3)  # three distinct rows, four times each under other ids
+    frame = pd.concat([rows.assign(id=rows["id"] + f"-{k}") for k in range(4)], ignore_index=True)
+    with store.VersionWriter("dupes", "guard", "import") as writer:
+        writer.write(frame)
+        writer.commit()
+    with FakeOpenAI(latency_s=0.3, responder=make_guard_responder()) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
+        teacher = Teacher(model="gpt-4o-mini", base_url=server.base_url, concurrency=12)
+        [estimate] = estimate_cost("dupes", [teacher])
+        assert estimate.requests == 3 and estimate.repeated_prompts == 9
+        job = wait(launch_traces(TraceRequest(dataset="dupes", teacher=teacher)).id, timeout=120)
+        assert job.status == "succeeded", job.error
+        assert len(server.requests) == 3
+        led = ledger(job.id)
+        assert led["done"] == 12 and led["cache_hits"] == 9 and led["paid_requests"] == 3

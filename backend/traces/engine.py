@@ -124,6 +124,7 @@ class TraceRun:
         self.refused: str | None = None  # the message of a teacher that refuses every request
         self._same_refusals, self._last_refusal, self._successes = 0, None, 0
         self.done_now = 0
+        self.in_flight: dict[str, asyncio.Future] = {}
 
     # -- one request ---------------------------------------------------------------------------
     def params(self, temperature: float) -> dict:
@@ -230,8 +231,8 @@ class TraceRun:
                     if self.ctx.cancelled or self.stop_reason:
                         return
                     try:
-                        completion = await self.request(client, limiter, item.messages, params, input_tokens,
-                                                        item_id=item.item_id, key=key)
+                        completion = await self.request_once(key, lambda: self.request(
+                            client, limiter, item.messages, params, input_tokens, item_id=item.item_id, key=key))
                     except LabError as exc:
                         records.finish_item(self.ctx.job_id, item.item_id, "failed", error=str(exc), db=self.db)
                         self.note_outcome(exc if isinstance(exc, TeacherRefused) else None)
@@ -242,6 +243,17 @@ class TraceRun:
                 if self.settle(item, attempt, temperature_now, completion, key, params,
                                last=attempt == first_attempt + max_rejects):
                     return
+
+    async def request_once(self, key: str, send) -> Completion | None:
+        """Identical requests in flight at once are sent once; the others get the same completion, unpaid
+        (as from the cache), so rows with the same prompt never pay twice, whatever the timing."""
+        task = self.in_flight.get(key)
+        if task is None:
+            task = self.in_flight[key] = asyncio.ensure_future(send())
+            task.add_done_callback(lambda _: self.in_flight.pop(key, None))
+            return await asyncio.shield(task)
+        completion = await asyncio.shield(task)
+        return None if completion is None else replace(completion, usd=0.0, from_cache=True)
 
     def settle(self, item: Item, attempt: int, temperature: float, completion: Completion, key: str, params: dict,
                last: bool) -> str | None:

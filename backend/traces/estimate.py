@@ -3,7 +3,9 @@ expected output tokens, dollars from the dated price table (by the model's name,
 estimate says which price it used), and time at the teacher's rate limits (resolved per endpoint)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+
+from dataclasses import asdict, dataclass, replace
 
 from backend.data.store import resolve
 from backend.errors import LabError
@@ -12,6 +14,7 @@ from backend.traces.prices import batch_discount, load_table
 from backend.traces.teachers import Teacher
 from backend.traces.templates import build_items, get_template
 from backend.traces.tokens import count_chats_tokens
+from backend.validation import ROW_LIMIT, Range, check_value
 
 
 @dataclass
@@ -35,6 +38,7 @@ class CostEstimate:
     price_source: str = "table"  # table (the model's name), given (--price-model), none, no price, local
     rpm: int | None = None  # the client-side limits in force (None: none; the server's 429s pace the job)
     tpm: int | None = None
+    repeated_prompts: int = 0  # rows whose prompt another row already sends: paid once, by the first
     cheapest: bool = False
 
     def to_json(self) -> dict:
@@ -58,11 +62,14 @@ def estimate_cost(dataset: str, teachers: list[Teacher], *, template: str | None
     """One estimate per teacher, side by side; the cheapest is marked."""
     if not teachers:
         raise LabError("name at least one teacher to estimate")
-    if not 0 <= cached_input_fraction <= 1:
-        raise LabError("cached input fraction must be between 0 and 1")
+    check_value("cached_input_fraction", cached_input_fraction, Range(0, 1, cli="--cached-fraction"))
+    check_value("output_tokens", output_tokens, Range(0, 10_000_000, optional=True, cli="--output-tokens"))
+    check_value("limit", limit, replace(ROW_LIMIT, cli="--limit"))
     version = resolve(dataset)
     tmpl = get_template(version.recipe, template)
-    items = build_items(version, tmpl, include_gold=include_gold, split=split, limit=limit)
+    all_items = build_items(version, tmpl, include_gold=include_gold, split=split, limit=limit)
+    # A job pays once per distinct prompt: identical ones share the first one's completion (cache, in flight).
+    items = list({json.dumps(i.messages, sort_keys=True, ensure_ascii=False): i for i in all_items}.values())
     if pilot_job:
         per_item, source = measured_output_tokens(pilot_job), f"measured in pilot job {pilot_job}"
     elif output_tokens is not None:
@@ -89,7 +96,8 @@ def estimate_cost(dataset: str, teachers: list[Teacher], *, template: str | None
             output_tokens=out_tokens, output_tokens_source=source, usd=offline if batch else online,
             usd_online=online, usd_batch=offline, batch=batch, minutes=minutes, limited_by=limited_by,
             prices_as_of=table.get("as_of", "?"), encoding=price.encoding, price=price.describe(),
-            price_model=price.priced_as, price_source=price.source, rpm=rpm, tpm=tpm))
+            price_model=price.priced_as, price_source=price.source, rpm=rpm, tpm=tpm,
+            repeated_prompts=len(all_items) - len(items)))
     cheapest = min(estimates, key=lambda e: e.usd)
     cheapest.cheapest = True
     return estimates
