@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 
 from backend.cli import add_executor_options, add_json_flag, emit, slurm_options_from
-from backend.retrieval.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
-
+from backend.retrieval.options import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, KINDS, MODES
 
 def cmd_build(args):
     from backend.jobs.manager import spec, wait
@@ -28,7 +27,6 @@ def cmd_build(args):
         if job.status == "succeeded" else f"job {job.id} {job.status}: {job.error or 'see its log'}"))
     return 0 if job.status == "succeeded" else 1
 
-
 def cmd_search(args):
     from backend.retrieval.search import search
 
@@ -36,7 +34,6 @@ def cmd_search(args):
     emit(args, {"index": args.index, "query": args.query, "mode": args.mode, "k": args.k, "results": hits},
          lambda: "\n".join(f"{h['rank']:>2}. {h['doc_id']} ({h['score']:.4f})  {h['chunk'][:100]!r}"
                            for h in hits) or "no documents found")
-
 
 def cmd_evaluate(args):
     from backend.retrieval.metrics import evaluate_index
@@ -47,7 +44,6 @@ def cmd_evaluate(args):
         f"P@k {report['precision']:.3f}  R@k {report['recall']:.3f}  nDCG@k {report['ndcg']:.3f}  "
         f"MAP@k {report['map']:.3f}"))
 
-
 def cmd_list(args):
     from backend.retrieval.index import list_indexes
 
@@ -57,10 +53,7 @@ def cmd_list(args):
         + [f"{m['name']:40} {m['dataset_ref']:20} {m['kind']:5} {m['chunks']:>7} {m['documents']:>6}  {m['model']}"
            for m in indexes]) if indexes else "no indexes yet: `python -m backend index build DATASET`")
 
-
 def register(groups: argparse._SubParsersAction) -> None:
-    from backend.retrieval.index import KINDS
-    from backend.retrieval.search import MODES
 
     index = groups.add_parser("index", help="retrieval indexes: build, search, evaluate, list",
                               description="Retrieval indexes over a raft dataset's documents (dense, BM25, hybrid).")

@@ -13,8 +13,7 @@ import pandas as pd
 
 from backend.errors import LabError
 
-DEFAULT_CHUNK_SIZE = 200
-DEFAULT_OVERLAP = 40
+from backend.retrieval.options import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP  # noqa: F401 (re-exported)
 MIN_CHUNK_SIZE = 8
 TOKENIZE_BATCH = 64
 
@@ -30,6 +29,10 @@ class Chunk:
 
 def validate_chunking(chunk_size: int, overlap: int, max_tokens: int | None = None) -> None:
     """Reject settings that would produce no progress or chunks the model would truncate."""
+    from backend.validation import Range, check_value
+
+    check_value("chunk_size", chunk_size, Range(1, 1_000_000, integer=True, cli="--chunk-size"))
+    check_value("overlap", overlap, Range(0, 1_000_000, integer=True, cli="--overlap"))
     if chunk_size < MIN_CHUNK_SIZE:
         raise LabError(f"chunk size {chunk_size} is too small: use at least {MIN_CHUNK_SIZE} tokens")
     if not 0 <= overlap < chunk_size:

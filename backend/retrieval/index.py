@@ -27,7 +27,7 @@ from backend.errors import LabError, NotFound
 INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.parquet"
 META_FILE = "meta.json"
-KINDS = ("flat", "hnsw")
+from backend.retrieval.options import KINDS  # noqa: E402
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128

@@ -18,7 +18,7 @@ from backend.retrieval.embeddings import load_embedder
 from backend.retrieval.index import LoadedIndex, load_index
 from backend.retrieval.lexical import Bm25
 
-MODES = ("hybrid", "dense", "bm25")
+from backend.retrieval.options import MODES  # noqa: E402
 RRF_K = 60  # the constant of Cormack et al. (2009)
 FUSION_DEPTH = 50  # documents taken from each ranking before fusing
 RERANK_DEPTH = 3  # the reranker sees k * this many candidates
