@@ -23,9 +23,12 @@ class LocalTeacher:
     """Loads a model by local path (or a Hugging Face id already in the local cache), optionally with a LoRA
     adapter on top, and generates replies in batches. Used as a teacher and to evaluate trained models."""
 
-    def __init__(self, model_path: str, device: str = "cpu", dtype: str = "auto", adapter: str | None = None):
+    def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", adapter: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if device == "auto":  # a job sees only its own GPUs (CUDA_VISIBLE_DEVICES); without one, the CPU
+            device = "cuda" if torch.cuda.is_available() else "cpu"
 
         if dtype not in DTYPES:
             raise LabError(f"dtype must be one of {', '.join(DTYPES)}, not '{dtype}'")
