@@ -23,7 +23,7 @@ def test_train_traces_and_eval_from_the_cli(state):
     rc, trained = cli(state, "train", "launch", "--preset", "tiny", "--dataset", "demo-guard", "--set", "max_steps=3",
                       "--wait")
     assert rc == 0 and trained["status"] == "succeeded"
-    assert trained["steps"] == 3 and trained["final_loss"] > 0 and trained["adapter"].endswith("adapter")
+    assert trained["steps"] == 3 and trained["final_loss"] > 0 and trained["adapter"].endswith("model")  # full
     with FakeOpenAI(responder=make_guard_responder(), api_key=KEY) as server:
         rc, traced = cli(state, "traces", "run", "demo-guard", "--teacher", "gpt-4o-mini", "--base-url", server.base_url,
                          "--limit", "5", "--wait", env={"OPENAI_API_KEY": KEY})

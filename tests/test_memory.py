@@ -84,7 +84,7 @@ def test_does_not_fit_and_each_suggestion_is_the_estimate_of_its_settings():
     for suggestion in estimate.suggestions:
         again = estimate_memory(apply_overrides(spec, suggestion.settings), devices=RTX_4090)
         assert again.total_gb == suggestion.total_gb and again.fits is suggestion.fits
-        assert f"{suggestion.total_gb:.1f} GB" in str(suggestion)
+        assert str(suggestion).endswith(f"{suggestion.total_gb:.2f} GB ({'fits' if suggestion.fits else 'still too big'})")
     json.dumps(estimate.to_json())
 
 
@@ -130,6 +130,23 @@ def test_tiny_model_from_its_settings():
     # 2048-token vocabulary: embeddings and lm head, 2 x 2048 x 64, plus 2 layers of attention and MLP
     assert small.params == 2 * 2048 * 64 + 2 * (4 * 64 * 64 + 3 * 64 * 128 + 2 * 64) + 64
     assert small.params < big.params
+
+
+def test_tiny_model_parts_are_shown_in_mb_not_zero_gb():
+    estimate = estimate_memory(TrainSpec(base_model="tiny", method="full", optimizer="adamw_torch", precision="fp32",
+                                         tiny_hidden_size=64, tiny_layers=2), devices=[])
+    mb = estimate.params * 4 / 2**20  # fp32 weights
+    assert estimate.weights_gb * 1024 == pytest.approx(mb, rel=1e-3) and 1 < mb < 2
+    table = estimate.table()
+    assert list(table) == ["weights", "adapter", "gradients", "optimizer", "activations", "overhead", "total"]
+    assert table["weights"] == table["gradients"] == f"{mb:.3g} MB" and table["optimizer"] == f"{2 * mb:.3g} MB"
+    assert table["adapter"] == "0" and table["overhead"] == "512 MB"
+    lora = estimate_memory(TrainSpec(base_model="tiny", method="lora", lora_r=8), devices=[])
+    adapter_kb = 2 * 8 * (4 * (64 + 64) + 3 * (64 + 128)) * 4 / 1024  # r8 on q,k,v,o and gate,up,down of 2 layers
+    assert lora.table()["adapter"] == f"{adapter_kb:.3g} KB" == "68 KB"
+    assert "MB of the" in estimate.verdict  # "using about 5xx MB of the N GB RAM available"
+    big = estimate_memory(TrainSpec(base_model="meta-llama/Llama-3.1-8B", method="full"), devices=H100)
+    assert big.table()["weights"] == f"{big.weights_gb:.2f} GB"
 
 
 def test_local_folder_config_counts_exactly_what_transformers_builds(tmp_path):

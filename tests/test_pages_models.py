@@ -14,7 +14,7 @@ from tests.support import isolated_state, open_page
 def trained(tmp_path_factory):
     with isolated_state(tmp_path_factory, "models") as state:
         create_demo_datasets()
-        job = manager.wait(launch_training(preset_spec("tiny", "demo-guard", ["max_steps=4", "save_steps=4"])).id,
+        job = manager.wait(launch_training(preset_spec("tiny-lora", "demo-guard", ["max_steps=4", "save_steps=4"])).id,
                            timeout=300)
         assert job.status == "succeeded", job.error
         yield {"state": state, "job": job.id}

@@ -2,6 +2,7 @@
 HNSW against flat, evaluation and the CLI. One index is built per module (as a job) and shared."""
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -98,6 +99,10 @@ def test_build_job_saves_a_loadable_index_with_progress(built):
     embeds = [r for r in records if r.get("phase") == "embed"]
     assert embeds[-1]["done"] == embeds[-1]["total"] == meta.chunks
     assert any("eta_s" in r for r in embeds[1:])
+    assert "chunks_per_s" not in embeds[0] and all(r["chunks_per_s"] > 0 for r in embeds[1:])  # throughput
+    log = (Path(built.job_dir) / "stdout.log").read_text()
+    assert f"embedded {meta.chunks:,} of {meta.chunks:,} new chunks (" in log and " chunks/s, 0 s left)" in log
+    assert re.search(r"\] \d+ CPU thread\(s\): the only CPU job running: every core", log)
     assert [m["name"] for m in list_indexes()] == [name]
 
 

@@ -27,10 +27,11 @@ from backend.training.runner import (
     latest_checkpoint,
     out_of_memory_message,
 )
-from backend.training.spec import TrainSpec
+from backend.training.spec import TrainSpec, preset_spec
 from backend.training.tiny import tiny_model_for
 
 TRAIN_ROWS, EVAL_ROWS = 96, 24
+LEARN_STEPS, LEARN_DROP = 30, 0.30  # the tiny preset on demo-guard: -30% or more in a short run (-95% in 120 steps)
 METRIC_KEYS = {"step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed_s", "eta_s", "ts"}
 
 
@@ -57,11 +58,9 @@ def store_dataset(name: str = "guard-traces", frame: pd.DataFrame | None = None)
         return writer.commit()
 
 
-def tiny_spec(dataset: str = "guard-traces", **overrides) -> TrainSpec:
-    settings = {"dataset": dataset, "base_model": "tiny", "lora_r": 8, "lora_alpha": 16, "learning_rate": 2e-3,
-                "warmup_ratio": 0.0, "max_steps": 30, "batch_size": 4, "max_seq_length": 256, "precision": "fp32",
-                "save_steps": 50, "eval_steps": 0, "gpus": 0}
-    return TrainSpec(**{**settings, **overrides})
+def tiny_spec(dataset: str = "guard-traces", preset: str = "tiny-lora", **overrides) -> TrainSpec:
+    """The LoRA tiny preset (r8, lr 2e-3, 30 steps, batch 4, fp32, CPU), shorter rows, no periodic eval/saves."""
+    return preset_spec(preset, dataset, {"max_seq_length": 256, "save_steps": 50, "eval_steps": 0, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +166,45 @@ def test_lora_job_trains_logs_and_exports(train_env, state):
     assert "<|start_header_id|>assistant<|end_header_id|>\n\n\"\"\"" in modelfile
 
 
+def test_tiny_preset_learns_and_leaves_a_full_model_that_loads_everywhere(state, tmp_path):
+    """The default demo run visibly learns (full fine-tuning; LoRA on the random tiny model barely moved: -5%
+    in 120 steps), and what it leaves loads in the registry, evaluation, the Playground and a merge."""
+    from backend.data.demo import create_demo_datasets
+    from backend.evaluation.runner import models_of_run
+    from backend.models.registry import get_model
+    from backend.playground.models import estimate_gb, resolve_choice
+    from backend.training.outputs import merge
+
+    create_demo_datasets()
+    spec = preset_spec("tiny", "demo-guard", [f"max_steps={LEARN_STEPS}", f"save_steps={LEARN_STEPS}"])
+    assert spec.method == "full" and spec.base_model == "tiny"
+    job = manager.wait(manager.submit("train", spec.to_json(), resource="cpu").id, timeout=120)
+    assert job.status == "succeeded", manager.log_tail(job.id)
+    losses = [r["loss"] for r in train_records(job)]
+    assert len(losses) == LEARN_STEPS
+    drop = 1 - sum(losses[-3:]) / 3 / losses[0]
+    assert drop >= LEARN_DROP, f"loss {losses[0]:.2f} -> {losses[-1]:.2f} ({drop:.0%}) in {LEARN_STEPS} steps"
+    assert job.result["trainable_params"] == job.result["total_params"]  # every weight trains
+
+    artifacts = Path(job.job_dir) / "artifacts"
+    model_dir = artifacts / "model"
+    assert job.result["adapter"] == str(model_dir) and not (artifacts / "adapter").exists()
+    assert (model_dir / "model.safetensors").is_file() and (model_dir / "tokenizer.json").is_file()
+    assert get_model(f"{job.id}/model")["kind"] == "full"
+    [final] = models_of_run(job.id, "final")
+    [checkpoint] = models_of_run(job.id, f"checkpoint-{LEARN_STEPS}")
+    assert (final.base, final.adapter) == (str(model_dir), None) and checkpoint.adapter is None
+    choice = resolve_choice(job.id)  # the Playground's "JOB_ID"
+    assert (choice.base, choice.adapter) == (str(model_dir), None) and estimate_gb(choice) > 0
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tuned = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    chat = load_training_data(spec).train_messages[0][:-1]
+    merged = merge(read_json(artifacts / "run.json")["base_model"], model_dir, tmp_path, "fp16", full=True)
+    assert generate(AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval(), tokenizer, chat) == \
+        generate(tuned, tokenizer, chat)
+
+
 def test_assistant_only_loss_masks_everything_but_the_answers(train_env, tmp_path):
     spec = tiny_spec(max_seq_length=512)
     data = load_training_data(spec)
@@ -193,7 +231,8 @@ def test_assistant_only_loss_masks_everything_but_the_answers(train_env, tmp_pat
 def test_qlora_trains_a_4bit_base_on_cpu(train_env, tmp_path):
     import bitsandbytes as bnb
 
-    spec = tiny_spec(method="qlora", max_steps=3, tiny_hidden_size=32, tiny_layers=1)
+    spec = tiny_spec(preset="tiny-qlora", max_steps=3, tiny_hidden_size=32, tiny_layers=1)
+    assert spec.method == "qlora"
     data = load_training_data(spec)
     loaded = load_model(spec, choose_engine(spec), data.texts())
     assert (loaded.model.config.hidden_size, loaded.model.config.num_hidden_layers) == (32, 1)

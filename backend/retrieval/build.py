@@ -1,7 +1,7 @@
 """Build an index from a raft dataset's `documents` table: chunk, embed (cached), write FAISS.
 
 `launch_index_build` queues the work as an "index" job (`run_index_job` runs it, reporting progress
-with an ETA); `build_index` is the same work in-process.
+with an ETA and, while embedding, the throughput in chunks/s); `build_index` is the same work in-process.
 """
 from __future__ import annotations
 
@@ -103,9 +103,13 @@ def run_index_job(ctx: JobContext) -> dict:
         # the context's ETA divides elapsed time by rate_done; scale it so only this phase's pace counts
         phase_elapsed = now - phase_started[phase]
         rate_done = done * (now - ctx.started) / phase_elapsed if phase_elapsed > 0 else done
+        if phase == "embed" and done and phase_elapsed > 0:
+            extra["chunks_per_s"] = round(done / phase_elapsed, 1)  # embedding throughput of this build
         ctx.progress(phase=phase, done=done, total=total, rate_done=rate_done, **extra)
         if phase == "embed" and total:
-            ctx.log(f"embedded {done:,} of {total:,} new chunks")
+            pace = (f" ({extra['chunks_per_s']:,.1f} chunks/s, {(total - done) / extra['chunks_per_s']:,.0f} s left)"
+                    if "chunks_per_s" in extra and extra["chunks_per_s"] > 0 else "")
+            ctx.log(f"embedded {done:,} of {total:,} new chunks{pace}")
 
     try:
         meta = build_index(spec["dataset"], name=spec["name"], model=spec.get("model"),

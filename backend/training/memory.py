@@ -51,6 +51,7 @@ OVERHEAD_GB = {"gpu": 0.75, "cpu": 0.5}
 OPTIMIZER_BYTES = {"adamw_torch": 8, "adamw_8bit": 2, "paged_adamw_8bit": 2, "sgd": 0}
 LAYER_ACTIVATIONS_H, LAYER_ACTIVATIONS_I = 10, 4
 MIN_SUGGESTED_SEQ = 512
+PARTS = ("weights", "adapter", "gradients", "optimizer", "activations", "overhead", "total")
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class Suggestion:
     fits: bool
 
     def __str__(self) -> str:
-        return f"{self.change}: {self.total_gb:.1f} GB ({'fits' if self.fits else 'still too big'})"
+        return f"{self.change}: {format_size(self.total_gb)} ({'fits' if self.fits else 'still too big'})"
 
 
 @dataclass
@@ -157,6 +158,24 @@ class MemoryEstimate:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def table(self) -> dict[str, str]:
+        """Each part of the estimate with a readable unit (a tiny model's parts are MB, not 0.00 GB)."""
+        return {name: format_size(getattr(self, f"{name}_gb")) for name in PARTS}
+
+
+def format_size(gb: float) -> str:
+    """GB from 1 GB up, MB below, KB below 1 MB; three significant digits under 1 GB."""
+    if gb >= 1:
+        return f"{gb:.2f} GB"
+    if gb * 1024 >= 1:
+        return f"{gb * 1024:.3g} MB"
+    return f"{gb * 1024 * 1024:.3g} KB" if gb > 0 else "0"
+
+
+def _gb(value: float) -> float:
+    """GB kept to the byte, so the KB- and MB-sized parts of a tiny model survive in the JSON."""
+    return round(value, 9)
 
 
 def _from_config(config: dict, name: str, source: str) -> ModelShape:
@@ -312,7 +331,7 @@ def _suggestions(shape: ModelShape, spec: TrainSpec, on_gpu: bool, budget_gb: fl
     for text, settings in _candidate_changes(spec, on_gpu):
         total = _components(shape, replace(spec, **settings), on_gpu)["total"]
         if total <= budget_gb:
-            singles.append(Suggestion(text, settings, round(total, 2), True))
+            singles.append(Suggestion(text, settings, _gb(total), True))
     if singles:
         return singles
     chain, current, combined = [], spec, {}
@@ -324,7 +343,7 @@ def _suggestions(shape: ModelShape, spec: TrainSpec, on_gpu: bool, budget_gb: fl
         combined = {**combined, **settings}
         current = replace(current, **settings)
         total = _components(shape, current, on_gpu)["total"]
-        chain.append(Suggestion(("then " if chain else "") + text, combined, round(total, 2), total <= budget_gb))
+        chain.append(Suggestion(("then " if chain else "") + text, combined, _gb(total), total <= budget_gb))
         if total <= budget_gb:
             return chain
 
@@ -336,15 +355,15 @@ def _free_gb(device: dict) -> float:
 def _gpu_verdict(total: float, wanted: int, devices: list[dict]) -> tuple[bool, str, float]:
     if wanted > len(devices):
         return False, (f"the spec asks for {wanted} GPUs but {len(devices)} are available to jobs; "
-                       f"each would need about {total:.1f} GB"), 0.0
+                       f"each would need about {format_size(total)}"), 0.0
     chosen = sorted(devices, key=_free_gb, reverse=True)[:wanted]
     budget = min(_free_gb(d) for d in chosen)
     names = ", ".join(f"GPU {d['index']} ({d['name']})" for d in chosen)
     copies = " (data parallel: a full copy on each)" if wanted > 1 else ""
     if total <= budget:
-        return True, (f"Needs about {total:.1f} GB per GPU{copies}; {names} has {budget:.1f} GB free: "
+        return True, (f"Needs about {format_size(total)} per GPU{copies}; {names} has {budget:.1f} GB free: "
                       f"fits with {budget - total:.1f} GB to spare."), budget
-    return False, (f"Needs about {total:.1f} GB per GPU{copies}; {names} has {budget:.1f} GB free: "
+    return False, (f"Needs about {format_size(total)} per GPU{copies}; {names} has {budget:.1f} GB free: "
                    f"does not fit, {total - budget:.1f} GB short."), budget
 
 
@@ -362,7 +381,7 @@ def estimate_memory(spec: TrainSpec, *, model_config: dict | None = None,
         fits, budget = None, psutil.virtual_memory().available / GB
         reason = "The spec sets gpus 0" if devices else "No GPU is available to jobs"
         room = "fits" if total <= budget else "does not fit"
-        verdict = (f"{reason}: it will run on the CPU, using about {total:.1f} GB of the "
+        verdict = (f"{reason}: it will run on the CPU, using about {format_size(total)} of the "
                    f"{budget:.1f} GB RAM available ({room}).")
     over_budget = fits is False or (fits is None and total > budget)
     suggestions = _suggestions(shape, spec, on_gpu, budget) if over_budget and budget > 0 else []
@@ -375,8 +394,8 @@ def estimate_memory(spec: TrainSpec, *, model_config: dict | None = None,
     parts = estimate["parts"]
     return MemoryEstimate(
         model=f"{shape.name} ({shape.source})", assumptions=assumptions, params=shape.params,
-        trainable=estimate["trainable"], weights_gb=round(parts["weights"], 2), adapter_gb=round(parts["adapter"], 2),
-        gradients_gb=round(parts["gradients"], 2), optimizer_gb=round(parts["optimizer"], 2),
-        activations_gb=round(parts["activations"], 2), overhead_gb=round(parts["overhead"], 2),
-        total_gb=round(total, 2), devices=devices, fits=fits, verdict=verdict, suggestions=suggestions,
+        trainable=estimate["trainable"], weights_gb=_gb(parts["weights"]), adapter_gb=_gb(parts["adapter"]),
+        gradients_gb=_gb(parts["gradients"]), optimizer_gb=_gb(parts["optimizer"]),
+        activations_gb=_gb(parts["activations"]), overhead_gb=_gb(parts["overhead"]),
+        total_gb=_gb(total), devices=devices, fits=fits, verdict=verdict, suggestions=suggestions,
     )

@@ -10,13 +10,12 @@ artifacts/run.json. Under torchrun every rank trains; rank 0 alone writes files.
 from __future__ import annotations
 
 import gc
-import os
 from dataclasses import fields
 from pathlib import Path
 
 from backend.errors import LabError
 from backend.jobs.context import JobContext
-from backend.jobs.manager import slots, spec_hash
+from backend.jobs.manager import spec_hash
 from backend.training.data import TrainingData, load_training_data
 from backend.training.engines import UNSLOTH, LoadedModel, choose_engine, load_model
 from backend.training.spec import TrainSpec
@@ -155,16 +154,6 @@ def _quiet_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def _share_cpu_threads(device: str) -> None:
-    """CPU jobs running side by side in the cpu queue's slots would each start a thread per core and thrash;
-    each takes its share instead (an explicit OMP_NUM_THREADS wins)."""
-    if device != "cpu" or "OMP_NUM_THREADS" in os.environ:
-        return
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, slots().get("cpu", 1))))
-
-
 def _run(ctx: JobContext, spec: TrainSpec) -> dict:
     engine = choose_engine(spec)  # before transformers/TRL are imported, for Unsloth's patches
     from transformers import set_seed
@@ -177,7 +166,6 @@ def _run(ctx: JobContext, spec: TrainSpec) -> dict:
     data = load_training_data(spec)
     ctx.log(f"dataset {data.version.ref}: {data.train_rows} train rows, {data.eval_rows} eval rows")
     loaded = load_model(spec, engine, data.texts())
-    _share_cpu_threads(loaded.device)
     ctx.log(f"engine {loaded.engine}, device {loaded.device}, precision {loaded.precision}, base {loaded.base_model}")
     checkpoints = ctx.artifacts / CHECKPOINTS
     trainer = build_trainer(spec, loaded, data, checkpoints, [MetricsCallback(ctx), StopOnCancel(ctx)])

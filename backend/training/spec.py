@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from backend.errors import LabError
+from backend.validation import COUNT_LIMIT, SEED, TOKENS, Range, check_fields
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 METHODS = ("lora", "qlora", "full")
@@ -22,6 +23,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 OPTIMIZERS = ("adamw_torch", "paged_adamw_8bit", "adamw_8bit", "sgd")
 ENGINES = ("auto", "unsloth", "transformers")
 TINY = "tiny"
+TINY_STEPS = 120  # the tiny preset's run: full fine-tuning takes the loss down 46-95% on the demo datasets
 
 
 def _f(default, help: str, **kw):
@@ -35,39 +37,43 @@ class TrainSpec:
     dataset: str = _f("", "dataset NAME or NAME@VERSION (a trace version where the recipe has traces)")
     base_model: str = _f(TINY, "Hugging Face id, local folder, or 'tiny' (built here from the dataset's text)")
     method: str = _f("lora", "lora, qlora (4-bit base, LoRA adapter) or full (every weight)", choices=METHODS)
-    lora_r: int = _f(16, "LoRA rank")
-    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r)")
-    lora_dropout: float = _f(0.05, "dropout on the LoRA path")
+    lora_r: int = _f(16, "LoRA rank", valid=Range(1, 4096, integer=True))
+    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r)", valid=Range(1, 100_000, integer=True))
+    lora_dropout: float = _f(0.05, "dropout on the LoRA path", valid=Range(0, 1))
     target_modules: list = _f(list(ALL_LINEAR), "modules that get adapters ('all-linear' for every linear layer)")
-    learning_rate: float = _f(2e-4, "peak learning rate")
+    learning_rate: float = _f(2e-4, "peak learning rate", valid=Range(0, 1, above=True))
     lr_scheduler: str = _f("cosine", "learning rate schedule", choices=SCHEDULES)
-    warmup_ratio: float = _f(0.03, "share of steps spent warming up")
-    weight_decay: float = _f(0.0, "AdamW weight decay")
-    epochs: float = _f(1.0, "passes over the training rows (ignored when max_steps > 0)")
-    max_steps: int = _f(-1, "stop after this many optimizer steps (-1: use epochs)")
-    batch_size: int = _f(4, "rows per device per step")
-    grad_accum: int = _f(1, "micro-batches per optimizer step (effective batch = batch_size x grad_accum x GPUs)")
-    max_seq_length: int = _f(2048, "tokens per row; longer rows are truncated")
+    warmup_ratio: float = _f(0.03, "share of steps spent warming up", valid=Range(0, 1))
+    weight_decay: float = _f(0.0, "AdamW weight decay", valid=Range(0, 10))
+    epochs: float = _f(1.0, "passes over the training rows (ignored when max_steps > 0)", valid=Range(0, 100_000))
+    max_steps: int = _f(-1, "stop after this many optimizer steps (-1: use epochs)",
+                       valid=Range(-1, COUNT_LIMIT, integer=True, meaning="-1 or 0 = use epochs"))
+    batch_size: int = _f(4, "rows per device per step", valid=Range(1, 100_000, integer=True))
+    grad_accum: int = _f(1, "micro-batches per optimizer step (effective batch = batch_size x grad_accum x GPUs)",
+                        valid=Range(1, 100_000, integer=True))
+    max_seq_length: int = _f(2048, "tokens per row; longer rows are truncated", valid=TOKENS)
     packing: bool = _f(False, "pack several short rows into one sequence (faster on skewed lengths)")
     assistant_only_loss: bool = _f(True, "compute the loss on the assistant's tokens only")
     precision: str = _f("auto", "bf16/fp16 on a GPU that has it, fp32 on CPU", choices=PRECISIONS)
     optimizer: str = _f("adamw_torch", "optimizer (paged_adamw_8bit needs bitsandbytes)", choices=OPTIMIZERS)
     gradient_checkpointing: bool = _f(False, "trade compute for activation memory")
-    seed: int = _f(42, "random seed")
+    seed: int = _f(42, "random seed", valid=SEED)
     train_split: str = _f("train", "split to train on when the dataset has splits (else every row)")
     eval_split: str = _f("validation", "split for eval loss when present ('' for none)")
-    eval_steps: int = _f(0, "evaluate every N steps (0: at the end only)")
-    save_steps: int = _f(50, "checkpoint every N steps")
-    logging_steps: int = _f(1, "log metrics every N steps")
+    eval_steps: int = _f(0, "evaluate every N steps (0: at the end only)", valid=Range(0, COUNT_LIMIT, integer=True))
+    save_steps: int = _f(50, "checkpoint every N steps", valid=Range(1, COUNT_LIMIT, integer=True))
+    logging_steps: int = _f(1, "log metrics every N steps", valid=Range(1, COUNT_LIMIT, integer=True))
     engine: str = _f("auto", "auto: Unsloth when CUDA and unsloth are present, else Transformers + PEFT + TRL",
                      choices=ENGINES)
-    gpus: int = _f(-1, "GPUs for this job (-1: one if any is present, else CPU)")
+    gpus: int = _f(-1, "GPUs for this job (-1: one if any is present, else CPU)",
+                  valid=Range(-1, 1024, integer=True, meaning="-1 = one if any is present"))
     merge: bool = _f(False, "also write a merged 16-bit model")
     modelfile: bool = _f(False, "also write an Ollama Modelfile (implies merge)")
-    tiny_hidden_size: int = _f(64, "tiny model only: hidden size")
-    tiny_layers: int = _f(2, "tiny model only: layers")
+    tiny_hidden_size: int = _f(64, "tiny model only: hidden size", valid=Range(8, 8192, integer=True))
+    tiny_layers: int = _f(2, "tiny model only: layers", valid=Range(1, 256, integer=True))
 
     def __post_init__(self) -> None:
+        check_fields(self, "training spec")  # every number finite and in range (backend/validation.py)
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
@@ -167,8 +173,18 @@ def _preset(name: str, source: str, note: str = "", **settings) -> Preset:
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    _preset("tiny", "built here", "a tiny Llama built from the dataset's text: runs on a laptop CPU, no network",
+    _preset("tiny", "built here", "a tiny Llama built from the dataset's text, fully fine-tuned (its weights are "
+            "random, so every weight has to learn): runs on a laptop CPU, no network",
+            base_model=TINY, method="full", learning_rate=2e-3, max_steps=TINY_STEPS, batch_size=4,
+            max_seq_length=512, precision="fp32", save_steps=TINY_STEPS // 4, eval_steps=TINY_STEPS // 4,
+            warmup_ratio=0.0, gpus=0),
+    _preset("tiny-lora", "built here", "the tiny model with a LoRA adapter r8: tests the adapter code path (an "
+            "adapter on random weights learns little)",
             base_model=TINY, method="lora", lora_r=8, lora_alpha=16, learning_rate=2e-3, max_steps=30, batch_size=4,
+            max_seq_length=512, precision="fp32", save_steps=10, eval_steps=10, warmup_ratio=0.0, gpus=0),
+    _preset("tiny-qlora", "built here", "the tiny model in 4-bit NF4 with a LoRA adapter r8 (bitsandbytes on the "
+            "CPU): tests the QLoRA code path",
+            base_model=TINY, method="qlora", lora_r=8, lora_alpha=16, learning_rate=2e-3, max_steps=30, batch_size=4,
             max_seq_length=512, precision="fp32", save_steps=10, eval_steps=10, warmup_ratio=0.0, gpus=0),
     _preset("seed000-llama32-3b-unsloth", "seed 000 (R-SFT on Colab T4)",
             "Unsloth LoRA on Llama-3.2-3B-Instruct, loss on the answers only",
