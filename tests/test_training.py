@@ -324,6 +324,13 @@ def test_missing_base_model_fails_with_a_plain_message(train_env, tmp_path):
     assert "Traceback" in manager.log_tail(job.id)
 
 
+def test_rows_with_no_answer_left_after_the_cut_are_named(train_env):
+    job = manager.submit("train", tiny_spec(max_seq_length=16, max_steps=2).to_json(), resource="cpu")
+    final = manager.wait(job.id, timeout=120)
+    assert final.status == "failed"
+    assert "has an answer left within max_seq_length=16" in final.error  # not torch's "num_samples=0"
+
+
 def test_models_that_cannot_be_used_are_named_plainly(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(LabError, match=r"^model meta-llama/Llama-3.2-1B is not on this machine and the Hugging Face hub"):

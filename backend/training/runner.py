@@ -130,6 +130,17 @@ def out_of_memory_message(spec: TrainSpec) -> str:
     return "the device ran out of memory while training " + spec.base_model + ": " + "; ".join(hints)
 
 
+def _check_rows_left(ctx: JobContext, spec: TrainSpec, rows: int, prepared) -> None:
+    """TRL leaves out rows with nothing to learn once cut to max_seq_length; say so, and stop when none is left."""
+    left = len(prepared) if prepared is not None and hasattr(prepared, "__len__") else rows
+    if left == 0:
+        raise LabError(f"none of the {rows} training rows has an answer left within max_seq_length="
+                       f"{spec.max_seq_length} tokens: raise max_seq_length or shorten the prompts")
+    if left < rows:
+        ctx.log(f"{rows - left} of {rows} training rows have no answer left within max_seq_length="
+                f"{spec.max_seq_length} and are left out")
+
+
 def _last(history: list[dict], key: str) -> dict | None:
     """The latest log entry that has `key`."""
     return next((entry for entry in reversed(history) if key in entry), None)
@@ -169,6 +180,7 @@ def _run(ctx: JobContext, spec: TrainSpec) -> dict:
     ctx.log(f"engine {loaded.engine}, device {loaded.device}, precision {loaded.precision}, base {loaded.base_model}")
     checkpoints = ctx.artifacts / CHECKPOINTS
     trainer = build_trainer(spec, loaded, data, checkpoints, [MetricsCallback(ctx), StopOnCancel(ctx)])
+    _check_rows_left(ctx, spec, data.train_rows, trainer.train_dataset)
     trainable, total = parameter_counts(trainer.model)
     rank_zero = trainer.is_world_process_zero()
     result = {"steps": 0, "final_loss": None, "eval_loss": None, "adapter": None, "merged": None,
