@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+from pathlib import Path
 from typing import Iterator
 
 from backend.errors import LabError
 
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("ftlab_user", default=None)
+_login: contextvars.ContextVar[bool] = contextvars.ContextVar("ftlab_login", default=False)
 
 
 class PermissionDenied(LabError):
@@ -28,6 +30,22 @@ def current_user() -> str:
 def set_current_user(user: str | None) -> None:
     """For the dashboard's script thread: every rerun sets who is logged in on that session."""
     _acting.set(user or None)
+
+
+def set_login_session(on: bool) -> None:
+    """For the dashboard's script thread: this session came through the OIDC login (multi-user rules apply)."""
+    _login.set(bool(on))
+
+
+def multi_user() -> bool:
+    """Several people share this server: OIDC login is configured (an `[auth]` section in secrets.toml, or this
+    dashboard session logged in through it), or FTLAB_MULTI_USER=1. Then a user's requests use only their own
+    saved keys or the ones the admin allowlists per endpoint (backend/keys.py), never a variable they name."""
+    if _login.get() or os.environ.get("FTLAB_MULTI_USER", "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    from backend.keys import read_secrets, secrets_path
+
+    return any("auth" in read_secrets(path) for path in {secrets_path(), Path.home() / ".streamlit" / "secrets.toml"})
 
 
 @contextlib.contextmanager

@@ -1,15 +1,26 @@
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from backend.data import store
-from backend.data.leakage import leakage_report, normalise
+from backend.data import leakage, store
+from backend.data.leakage import latest_leakage_job, launch_leakage, leakage_report, normalise, run_leakage_job
 from backend.data.splits import split_dataset
 from backend.errors import LabError
+from backend.jobs import manager
+from backend.jobs.context import JobContext
+from backend.jobs.files import PROGRESS
+from backend.retrieval.cache import EmbeddingCache
 from backend.retrieval.embeddings import DEFAULT_MODEL, embed_texts, load_embedder, resolve_model_path
+from tests.browser_support import ROOT
+from tests.support import isolated_state, open_page
 
 TRAIN = [
     "How do I bake bread at home?",
@@ -138,3 +149,151 @@ def test_model_resolution(tmp_path, monkeypatch):
     with pytest.raises(LabError, match="not-a-real-org/no-such-model.*local Hugging Face cache"):
         resolve_model_path("not-a-real-org/no-such-model")
     assert time.monotonic() - started < 10
+
+
+# -- the leakage job ---------------------------------------------------------------------------------
+
+PLANTED_TRAIN = TRAIN + [
+    "What are good exercises for lower back pain?",
+    "Summarise the plot of Hamlet in three sentences.",
+    "How do I reset my router password?",
+    "What is the boiling point of water at sea level?",
+]
+PLANTED_TEST = [
+    ("x-france", "  what is the CAPITAL of\tfrance?  "),  # exact copies after normalisation
+    ("x-poem", "WRITE A POEM ABOUT THE SEA."),
+    ("n-back", "Which exercises are good for lower back pain?"),  # paraphrases, cosine ~0.98-0.99
+    ("n-hamlet", "In three sentences, summarize the plot of Hamlet."),
+    ("n-router", "How can I reset the password of my router?"),
+    ("n-bread", "How can I bake bread at home?"),
+    ("u-email", "How do I reset my email password?"),  # same words as a training row, another question (~0.62)
+    ("u-octopus", "Describe the mating habits of octopuses."),
+    ("u-novel", "Recommend a science fiction novel."),
+]
+PLANTED_VALIDATION = [("n-boil", "At sea level, what is water's boiling point?"), ("u-copper", "List three uses of copper.")]
+NEAR_TWINS = {"n-back": "a8", "n-hamlet": "a9", "n-router": "a10", "n-bread": "a0", "n-boil": "a11"}
+DISTINCT_TEXTS = len(PLANTED_TRAIN) + len(PLANTED_TEST) + len(PLANTED_VALIDATION) - 2  # the exact copies need none
+
+
+def planted_dataset() -> store.DatasetVersion:
+    rows = [(f"a{i}", text, "train") for i, text in enumerate(PLANTED_TRAIN)]
+    rows += [(i, text, "test") for i, text in PLANTED_TEST] + [(i, text, "validation") for i, text in PLANTED_VALIDATION]
+    frame = pd.DataFrame(rows, columns=["id", "prompt", "split"])
+    frame["response"] = "ok"
+    with store.VersionWriter("planted", "generic", "import") as writer:
+        writer.write(frame)
+        return writer.commit()
+
+
+def job_spec(version, **changes) -> dict:
+    return {"kind": "leakage", "dataset": version.ref, "a": "train", "b": "test,validation", "threshold": 0.9,
+            "max_pairs": 200, "columns": None, "gpus": 0, **changes}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with isolated_state(tmp_path_factory, "leakage-jobs") as state:
+        yield SimpleNamespace(state=state, version=planted_dataset())
+
+
+@pytest.fixture(scope="module")
+def first_run(lab, tmp_path_factory):
+    """The job's function in this process (the model is loaded here already), with an empty embedding cache."""
+    ctx = JobContext(job_id="first", job_dir=tmp_path_factory.mktemp("first-job"), spec=job_spec(lab.version))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(leakage, "SEARCH_BATCH", 3)  # several search steps, so there is an ETA mid-way
+        result = run_leakage_job(ctx)
+    return ctx, result
+
+
+def test_job_finds_planted_duplicates_and_reports_progress(first_run):
+    ctx, result = first_run
+    assert (result["exact"], result["near"]) == (2, 5)
+    by_b = {p["b_id"]: p for p in result["pairs"]}
+    assert set(by_b) == {"x-france", "x-poem", *NEAR_TWINS}  # no unrelated row, not even u-email
+    assert {b: p["a_id"] for b, p in by_b.items() if p["kind"] == "near"} == NEAR_TWINS
+    assert all(0.9 <= p["score"] < 1 for p in by_b.values() if p["kind"] == "near")
+    assert by_b["n-boil"]["b_split"] == "validation" and by_b["n-boil"]["b_text"] == PLANTED_VALIDATION[0][1]
+    assert by_b["n-boil"]["a_text"] == "What is the boiling point of water at sea level?"
+    assert (by_b["x-poem"]["kind"], by_b["x-poem"]["a_id"], by_b["x-poem"]["score"]) == ("exact", "a3", 1.0)
+    assert result["checked"] == {"a": 12, "b": 11} and result["dataset"] == "planted@1"
+    assert (result["embedded"], result["cached"]) == (DISTINCT_TEXTS, 0)
+    assert json.loads((ctx.artifacts / leakage.REPORT_FILE).read_text()) == result
+
+    records = [json.loads(line) for line in (ctx.job_dir / PROGRESS).read_text().splitlines()]
+    phases = [r["phase"] for r in records]
+    assert phases == sorted(phases, key=["compare", "embed", "search"].index)
+    embed = [r for r in records if r["phase"] == "embed"]
+    assert embed[0]["done"] == 0 and embed[-1]["done"] == embed[-1]["total"] == DISTINCT_TEXTS
+    assert embed[-1]["rows_per_s"] > 0 and embed[-1]["eta_s"] == 0
+    search = [r for r in records if r["phase"] == "search"]
+    assert [(r["done"], r["total"]) for r in search] == [(0, 9), (3, 9), (6, 9), (9, 9)]  # rows without an exact twin
+    assert search[1]["rows_per_s"] > 0 and search[1]["eta_s"] >= 0 and search[-1]["near"] == 5
+
+
+def test_second_run_as_a_job_embeds_nothing(lab, first_run):
+    stored = EmbeddingCache().count()
+    job = launch_leakage("planted", threshold=0.9)  # pinned to the version the name resolves to now
+    assert job.kind == "leakage" and manager.spec(job.id)["dataset"] == "planted@1"
+    done = manager.wait(job.id, timeout=120)
+    assert done.status == "succeeded", manager.log_tail(job.id)
+    result = done.result
+    assert (result["embedded"], result["cached"]) == (0, DISTINCT_TEXTS)  # every vector came from the cache
+    assert EmbeddingCache().count() == stored
+    first = first_run[1]
+    assert [(p["b_id"], p["a_id"]) for p in result["pairs"]] == [(p["b_id"], p["a_id"]) for p in first["pairs"]]
+    assert json.loads((Path(done.job_dir) / "artifacts" / leakage.REPORT_FILE).read_text()) == result
+    assert done.progress["phase"] == "search" and done.progress["done"] == done.progress["total"] == 9
+    assert latest_leakage_job("planted@1").id == job.id
+    assert "from the cache" in manager.log_tail(job.id)
+
+
+def test_cancelled_job_saves_no_report(lab, first_run, tmp_path):
+    ctx = JobContext(job_id="cancelled", job_dir=tmp_path, spec=job_spec(lab.version))
+    ctx.cancel_event.set()
+    assert run_leakage_job(ctx) == {"dataset": "planted@1", "cancelled": True}
+    assert not (ctx.artifacts / leakage.REPORT_FILE).exists()
+
+
+def test_cli_launches_the_job_and_waits_for_its_report(lab, first_run):
+    def cli(*args: str) -> tuple[dict, str]:
+        out = subprocess.run([sys.executable, "-m", "backend", "data", "leakage", *args, "--json"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return json.loads(out.stdout), out.stderr
+
+    report, stderr = cli("planted", "--b", "test", "--threshold", "0.95", "--wait")
+    assert report["status"] == "succeeded" and report["job_id"].split("-")[2] == "leakage"
+    assert (report["a"], report["b"], report["threshold"]) == ("train", "test", 0.95)
+    assert (report["exact"], report["near"], report["embedded"]) == (2, 4, 0)
+    assert {p["b_id"] for p in report["pairs"]} == {"x-france", "x-poem", "n-back", "n-hamlet", "n-router", "n-bread"}
+    assert "[search] 7 of 7" in stderr  # progress went to stderr; stdout is one JSON object
+    queued, _ = cli("planted", "--b", "validation")
+    assert set(queued) == {"job_id", "status"}
+    assert manager.wait(queued["job_id"], timeout=120).result["near"] == 1
+
+
+def test_data_page_launches_the_job_and_keeps_its_result(lab, first_run):
+    def page() -> AppTest:
+        at = open_page("views/data.py")
+        at.selectbox(key="data_leak_dataset").select("planted")
+        at.run()
+        return at
+
+    at = page()
+    at.selectbox(key="data_leak_b").select("validation")
+    at.slider(key="data_leak_threshold").set_value(0.95)
+    at.button(key="data_leak_go").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = latest_leakage_job("planted")
+    assert (manager.spec(job.id)["b"], manager.spec(job.id)["threshold"]) == ("validation", 0.95)
+    assert manager.wait(job.id, timeout=120).status == "succeeded"
+    for shown in (at, page()):  # the page that launched it, and a fresh session (a reload) that did not
+        shown.run()
+        assert not shown.exception, [e.value for e in shown.exception]
+        metrics = {m.label: m.value for m in shown.metric}
+        assert (metrics["Exact duplicates"], metrics["Near duplicates"]) == ("0", "1")
+        assert any(job.id in m.value for m in shown.markdown)  # the job's live view
+        pairs = next(d.value for d in shown.dataframe if "b_id" in d.value.columns)
+        assert list(pairs["b_id"]) == ["n-boil"] and list(pairs["a_id"]) == ["a11"]

@@ -234,7 +234,7 @@ def test_rate_limits_resolve_per_endpoint():
         assert Teacher(model="gpt-4o-mini", base_url=url).rate_limits() == (None, None), url
     assert Teacher(model="x", base_url="http://127.0.0.1:8000/v1", rpm=60).rate_limits() == (60, None)
     assert Teacher(model="gpt-4o", rpm=0, tpm=30_000).rate_limits() == (None, 30_000)  # 0 = no limit
-    with pytest.raises(LabError, match="rpm must be 0"):
+    with pytest.raises(LabError, match=r"rpm \(--rpm\) must be a whole number from 0"):
         Teacher(model="gpt-4o", rpm=-1)
 
 

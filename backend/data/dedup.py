@@ -54,6 +54,7 @@ def dedup(ref: str, out: str | None = None, columns: list[str] | None = None) ->
     """Drop rows whose normalised text (the recipe's text columns, or `columns`) repeats an earlier row's.
     The result is a new version of `out` (default: the same dataset); the report is its summary."""
     source = store.resolve(ref)
+    store.check_output(out or source.dataset, source.recipe)  # the output name, before any work
     columns = list(columns or get_recipe(source.recipe).text_columns)
     if not columns:
         raise LabError(f"dedup of {source.ref}: name the columns to compare (its columns: {', '.join(source.columns)})")

@@ -205,6 +205,7 @@ def filter_rows(ref: str, filters: list[ColumnFilter], out: str, saige: SaigeFil
     if not filters and saige is None:
         raise LabError(f"no filter given; write one of: {WHERE_SYNTAX}")
     source = store.resolve(ref)
+    store.check_output(out, source.recipe)  # the output name, before any work
     recipe = get_recipe(source.recipe)
     virtual_text = TEXT_COLUMN not in source.columns
     text_columns = [c for c in recipe.text_columns if c in source.columns]

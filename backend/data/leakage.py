@@ -1,16 +1,25 @@
 """Cross-split leakage: rows of a held-out split that also appear, exactly or nearly, in training.
 
-Exact: the normalised text (NFKC, casefold, whitespace collapsed) is equal. Near: cosine
-similarity of sentence embeddings >= threshold, found with a FAISS inner-product index over the
-L2-normalised embeddings of side a, searched with every side-b text (k nearest). `exact` and
-`near` count side-b rows that leak (a row with an exact twin is not counted again as near);
-`pairs` lists up to k side-a matches per leaking row, exact pairs first, then by similarity.
+Exact: the normalised text (NFKC, casefold, whitespace collapsed) is equal. Near: cosine similarity of
+sentence embeddings >= threshold. Each distinct text is embedded once, in length-bucketed batches, through
+the shared content-hash embedding cache (the one index builds use), so checking the same texts again (another
+threshold, another split, a re-split version) embeds nothing. The k nearest side-a texts of every side-b text
+come from an exact FAISS inner-product search over the L2-normalised vectors, a batch of rows at a time;
+nothing loops over all pairs. `exact` and `near` count side-b rows that leak (a row with an exact twin is not
+counted again as near); `pairs` lists up to k side-a matches per leaking row, exact pairs first, then by
+similarity.
+
+`launch_leakage` runs the check as a "leakage" job (progress with done/total, rows/s and an ETA while
+embedding and searching; cancellable; the report is the job's result and its artifacts/leakage.json, and
+`latest_leakage_job` finds it again for a dataset version); `leakage_report` does the same work in-process.
 """
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import faiss
@@ -20,14 +29,27 @@ import pandas as pd
 from backend.data import store
 from backend.data.splits import SPLIT_COLUMN, split_names
 from backend.errors import LabError
+from backend.jobs.context import JobContext
+from backend.jobs.files import SPEC, read_json, write_json_atomic
 from backend.recipes import get_recipe
-from backend.retrieval.embeddings import DEFAULT_MODEL, embed_texts
+from backend.retrieval.cache import EmbeddingCache, EmbeddingCancelled, embed_with_cache
+from backend.retrieval.embeddings import DEFAULT_MODEL, model_id
 
 NEIGHBOURS = 5
+SEARCH_BATCH = 1024  # side-b rows per FAISS search: progress and the cancel check come between batches
 HELD_OUT_MARKERS = ("test", "validation")
+REPORT_FILE = "leakage.json"  # in the job's artifacts
+JOB_KIND = "leakage"
 _WHITESPACE = re.compile(r"\s+")
 
-Progress = Callable[[float, str], None]
+Progress = Callable[[float, str], None]  # leakage_report: fraction done, message
+Steps = Callable[..., None]  # check_leakage: phase, done, total as keywords
+# where each phase sits in leakage_report's fraction (embedding is nearly all of the time)
+_PHASES = {"compare": (0.0, 0.05), "embed": (0.05, 0.9), "search": (0.9, 1.0)}
+
+
+class LeakageCancelled(LabError):
+    """The caller asked to stop; the vectors embedded so far are in the cache, so a new check starts from them."""
 
 
 @dataclass
@@ -52,6 +74,10 @@ class LeakageReport:
     pairs: list[LeakagePair] = field(default_factory=list)
     checked: dict = field(default_factory=dict)
     model: str = DEFAULT_MODEL
+    dataset: str = ""
+    embedded: int = 0  # distinct texts embedded by this check
+    cached: int = 0  # texts whose vectors came from the embedding cache
+    seconds: float = 0.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -90,24 +116,9 @@ def _held_out(available: list[str], a: str) -> list[str]:
     return chosen
 
 
-def _scaled(progress: Progress | None, low: float, high: float) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(low + (high - low) * fraction, message)
-
-
-def leakage_report(
-    ref: str,
-    *,
-    a: str = "train",
-    b: str | None = None,
-    threshold: float = 0.9,
-    max_pairs: int = 200,
-    columns: list[str] | None = None,
-    progress: Progress | None = None,
-) -> LeakageReport:
-    """Compare split a (training) with split(s) b: b is one name, a comma-separated list, or by default every
-    split whose name contains 'test' or 'validation'."""
+def _validate(ref: str, a: str, b: str | None, threshold: float, max_pairs: int,
+              columns: list[str] | None) -> tuple[store.DatasetVersion, list[str]]:
+    """The dataset version and the side-b split names, or a LabError saying what is wrong with the request."""
     if not 0 < threshold <= 1:
         raise LabError(f"similarity threshold must be above 0 and at most 1, not {threshold}")
     if max_pairs < 0:
@@ -123,15 +134,37 @@ def leakage_report(
     for column in columns or []:
         if column not in dv.columns:
             raise LabError(f"text column {column!r} is not in dataset {dv.ref} (columns: {', '.join(dv.columns)})")
+    return dv, b_names
 
+
+def check_leakage(
+    ref: str,
+    *,
+    a: str = "train",
+    b: str | None = None,
+    threshold: float = 0.9,
+    max_pairs: int = 200,
+    columns: list[str] | None = None,
+    model: str | None = None,
+    device: str = "cpu",
+    steps: Steps | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    cache: EmbeddingCache | None = None,
+) -> LeakageReport:
+    """Compare split a (training) with split(s) b: b is one name, a comma-separated list, or by default every
+    split whose name contains 'test' or 'validation'. `steps(phase=..., done=..., total=..., **counts)` reports
+    progress ("compare", then "embed" counting the texts not in the cache, then "search" counting side-b rows);
+    `cancelled()` is asked between batches and stops the check with LeakageCancelled."""
+    started = time.time()
+    dv, b_names = _validate(ref, a, b, threshold, max_pairs, columns)
+    report = steps or (lambda **_: None)
     frame = store.load_frame(dv)
     frame["_row"] = np.arange(len(frame))
     side_a, side_b = _side(frame, [a]), _side(frame, b_names)
     texts_a, texts_b = _texts(side_a, dv.recipe, columns), _texts(side_b, dv.recipe, columns)
     ids_a, ids_b = _ids(side_a), _ids(side_b)
     splits_b = [str(s) for s in side_b[SPLIT_COLUMN]]
-    if progress:
-        progress(0.0, "comparing normalised texts")
+    report(phase="compare", done=0, total=len(texts_b))
 
     rows_a: dict[str, list[int]] = {}
     for i, text in enumerate(texts_a):
@@ -148,38 +181,167 @@ def leakage_report(
                       for i in rows_a[key][:NEIGHBOURS]]
         elif key:
             queries.append(j)
+    report(phase="compare", done=len(texts_b), total=len(texts_b), exact=exact)
 
-    near_rows = set()
     representatives = [rows[0] for rows in rows_a.values()]
-    for q, i, score in _near_matches([texts_a[i] for i in representatives], [texts_b[j] for j in queries],
-                                     threshold, progress):
+    matches, embedded, cached = _near_matches(
+        [texts_a[i] for i in representatives], [texts_b[j] for j in queries], threshold,
+        model=model, device=device, report=report, cancelled=cancelled, cache=cache)
+    near_rows = set()
+    for q, i, score in matches:
         j, i = queries[q], representatives[i]
         near_rows.add(j)
         pairs.append(LeakagePair("near", score, ids_a[i], ids_b[j], a, splits_b[j], texts_a[i], texts_b[j]))
-    near = len(near_rows)
-    if progress:
-        progress(1.0, f"{exact} exact and {near} near duplicates")
     pairs.sort(key=lambda p: (p.kind != "exact", -p.score))
     return LeakageReport(
-        a=a, b=",".join(b_names), threshold=threshold, exact=exact, near=near, pairs=pairs[:max_pairs],
-        checked={"a": len(side_a), "b": len(side_b)}, model=DEFAULT_MODEL,
+        a=a, b=",".join(b_names), threshold=threshold, exact=exact, near=len(near_rows), pairs=pairs[:max_pairs],
+        checked={"a": len(side_a), "b": len(side_b)}, model=model_id(model), dataset=dv.ref, embedded=embedded,
+        cached=cached, seconds=round(time.time() - started, 3),
     )
 
 
-def _near_matches(
-    texts_a: list[str], queries: list[str], threshold: float, progress: Progress | None
-) -> list[tuple[int, int, float]]:
-    """(query index, side-a index, cosine) for each of a query's k nearest side-a texts at or above threshold."""
+def _near_matches(texts_a: list[str], queries: list[str], threshold: float, *, model: str | None, device: str,
+                  report: Steps, cancelled: Callable[[], bool] | None, cache: EmbeddingCache | None,
+                  ) -> tuple[list[tuple[int, int, float]], int, int]:
+    """(query index, side-a index, cosine) for each of a query's k nearest side-a texts at or above threshold,
+    with how many texts were embedded and how many came from the cache."""
     if not texts_a or not queries:
-        return []
-    vectors_a = embed_texts(texts_a, progress=_scaled(progress, 0.05, 0.7))
-    vectors_b = embed_texts(queries, progress=_scaled(progress, 0.7, 0.95))
-    index = faiss.IndexFlatIP(vectors_a.shape[1])
+        report(phase="embed", done=0, total=0, cached=0)
+        report(phase="search", done=len(queries), total=len(queries), near=0)
+        return [], 0, 0
+    try:  # both sides in one pass: one length-sorted batching, and a text on both sides is embedded once
+        vectors, stats = embed_with_cache(
+            texts_a + queries, model, cache=cache, device=device, cancelled=cancelled,
+            progress=lambda done, total: report(phase="embed", done=done, total=total))
+    except EmbeddingCancelled as exc:
+        raise LeakageCancelled(str(exc)) from None
+    report(phase="embed", done=stats.misses, total=stats.misses, cached=stats.hits)
+    vectors_a, vectors_b = vectors[:len(texts_a)], vectors[len(texts_a):]
+    index = faiss.IndexFlatIP(vectors.shape[1])  # exact; the vectors are L2-normalised, so inner product = cosine
     index.add(vectors_a)
-    scores, hits = index.search(vectors_b, min(NEIGHBOURS, len(texts_a)))
-    return [
-        (q, int(i), min(float(score), 1.0))
-        for q, (row_scores, row_hits) in enumerate(zip(scores, hits))
-        for score, i in zip(row_scores, row_hits)
-        if i >= 0 and score >= threshold
-    ]
+    k = min(NEIGHBOURS, len(texts_a))
+    matches: list[tuple[int, int, float]] = []
+    near: set[int] = set()
+    report(phase="search", done=0, total=len(queries))
+    for start in range(0, len(queries), SEARCH_BATCH):
+        if cancelled and cancelled():
+            raise LeakageCancelled(f"search stopped after {start:,} of {len(queries):,} rows")
+        scores, hits = index.search(vectors_b[start:start + SEARCH_BATCH], k)
+        for q, (row_scores, row_hits) in enumerate(zip(scores, hits), start):
+            for score, i in zip(row_scores, row_hits):
+                if i >= 0 and score >= threshold:
+                    matches.append((q, int(i), min(float(score), 1.0)))
+                    near.add(q)
+        done = min(start + SEARCH_BATCH, len(queries))
+        report(phase="search", done=done, total=len(queries), near=len(near))
+    return matches, stats.misses, stats.hits
+
+
+def leakage_report(
+    ref: str,
+    *,
+    a: str = "train",
+    b: str | None = None,
+    threshold: float = 0.9,
+    max_pairs: int = 200,
+    columns: list[str] | None = None,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    cache: EmbeddingCache | None = None,
+) -> LeakageReport:
+    """check_leakage in this process, with progress as (fraction done, message)."""
+
+    def steps(phase: str, done: int, total: int, **_) -> None:
+        low, high = _PHASES[phase]
+        share = done / total if total else float(phase != "compare")  # nothing to do counts as done
+        progress(low + (high - low) * share, _message(phase, done, total))
+
+    report = check_leakage(ref, a=a, b=b, threshold=threshold, max_pairs=max_pairs, columns=columns,
+                           steps=steps if progress else None, cancelled=cancelled, cache=cache)
+    if progress:
+        progress(1.0, f"{report.exact} exact and {report.near} near duplicates")
+    return report
+
+
+def _message(phase: str, done: int, total: int) -> str:
+    if phase == "compare":
+        return "comparing normalised texts"
+    if phase == "embed":
+        return f"embedded {done:,} of {total:,} new texts" if total else "every text's embedding is in the cache"
+    return f"searched the nearest neighbours of {done:,} of {total:,} rows"
+
+
+# -- as a job ------------------------------------------------------------------------------------------
+
+def launch_leakage(ref: str, *, a: str = "train", b: str | None = None, threshold: float = 0.9,
+                   max_pairs: int = 200, columns: list[str] | None = None, gpus: int = 0):
+    """Queue a leakage check of a dataset version (pinned to the version `ref` resolves to now). With `gpus` the
+    job waits for that many free GPUs and embeds on one of them."""
+    from backend.jobs.manager import submit
+
+    dv, b_names = _validate(ref, a, b, threshold, max_pairs, columns)
+    if gpus < 0:
+        raise LabError(f"gpus must be 0 or more, not {gpus}")
+    spec = {"dataset": dv.ref, "a": a, "b": ",".join(b_names), "threshold": threshold, "max_pairs": max_pairs,
+            "columns": columns, "gpus": gpus}
+    return submit(JOB_KIND, spec, title=f"leakage {dv.ref}: {a} vs {','.join(b_names)}", gpus=gpus)
+
+
+def _device(ctx: JobContext) -> str:
+    if not ctx.spec.get("gpus"):
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    ctx.warn("asked for a GPU but torch sees none: embedded on the CPU")
+    return "cpu"
+
+
+def run_leakage_job(ctx: JobContext) -> dict:
+    spec = ctx.spec
+    phase_started: dict[str, float] = {}
+
+    def steps(phase: str, done: int, total: int, **counts) -> None:
+        now = time.time()
+        phase_started.setdefault(phase, now)
+        phase_elapsed = now - phase_started[phase]
+        # the context's ETA divides elapsed time by rate_done; scale it so only this phase's pace counts
+        rate_done = done * (now - ctx.started) / phase_elapsed if phase_elapsed > 0 else done
+        if phase in ("embed", "search") and done and phase_elapsed > 0:
+            counts["rows_per_s"] = round(done / phase_elapsed, 1)
+        ctx.progress(phase=phase, done=done, total=total, rate_done=rate_done, **counts)
+        if phase in ("embed", "search") and total and done:
+            pace = counts.get("rows_per_s")
+            left = f", {(total - done) / pace:,.0f} s left" if pace else ""
+            ctx.log(f"{_message(phase, done, total)} ({pace or 0:,.1f} rows/s{left})")
+
+    ctx.log(f"leakage of {spec['dataset']}: {spec['a']} against {spec['b']}, threshold {spec['threshold']}")
+    try:
+        report = check_leakage(spec["dataset"], a=spec["a"], b=spec["b"], threshold=spec["threshold"],
+                               max_pairs=spec.get("max_pairs", 200), columns=spec.get("columns"),
+                               device=_device(ctx), steps=steps, cancelled=lambda: ctx.cancelled)
+    except LeakageCancelled as exc:
+        ctx.log(str(exc))
+        return {"dataset": spec["dataset"], "cancelled": True}
+    payload = report.to_json()
+    write_json_atomic(ctx.artifacts / REPORT_FILE, payload)
+    ctx.log(f"{report.exact} exact and {report.near} near duplicates in {report.checked['b']:,} rows of {report.b} "
+            f"({report.embedded:,} texts embedded, {report.cached:,} from the cache, {report.seconds:.1f} s)")
+    return payload
+
+
+def latest_leakage_job(ref: str):
+    """The newest leakage job of the dataset version `ref` resolves to (any status, anyone's), or None. Reads the
+    jobs' specs, not their results, so a page can ask on every rerun."""
+    from backend.jobs.manager import get
+    from backend.storage.db import connect
+
+    version = store.resolve(ref).ref
+    with connect() as db:
+        rows = list(db.query("SELECT id, job_dir FROM jobs WHERE kind = ? ORDER BY created_at DESC, id DESC",
+                             [JOB_KIND]))
+    for row in rows:
+        if (read_json(Path(row["job_dir"]) / SPEC, {}) or {}).get("dataset") == version:
+            return get(row["id"])
+    return None

@@ -174,6 +174,7 @@ def apply_saige_filter(frame: pd.DataFrame, f: SaigeFilter) -> pd.DataFrame:
 def filter_saige(ref: str, f: SaigeFilter, out: str) -> DatasetVersion:
     """Store the rows of `ref` that pass `f`, in the seed's order, as a new version of dataset `out`."""
     source = store.resolve(ref)
+    store.check_output(out, source.recipe)  # the output name, before any work
     require_columns(source.columns, f.columns(), f"the SAIGE filter on {source.ref}")
     frame = store.load_frame(source, columns=f.columns() + [c for c in ("seed_rank",) if c in source.columns])
     rows = saige_order(frame, saige_mask(frame, f))

@@ -224,6 +224,9 @@ def split_dataset(
     "none" disables stratification. group: split each value of this column separately, in the
     same ratios. preset: a name from PRESETS (fixes ratios, group and stratification).
     """
+    from backend.validation import SEED, check_value
+
+    check_value("seed", seed, SEED)
     source = store.resolve(ref)
     frame = store.load_frame(source).drop(columns=[SPLIT_COLUMN], errors="ignore")
     if frame.empty:

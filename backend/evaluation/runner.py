@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +26,7 @@ from backend.recipes.base import TraceTemplate
 from backend.storage.db import connect, now_iso, transaction
 from backend.traces.teachers import Teacher
 from backend.traces.templates import Item
+from backend.validation import ROW_LIMIT, TEMPERATURE, TOKENS, USD, Range, check_fields
 
 PREDICTIONS = "predictions.jsonl"
 RESULTS = "results.json"
@@ -42,13 +43,20 @@ class EvalRequest:
     base_model: str | None = field(default=None, metadata={"help": "a base model (local folder or cached id)"})
     adapter: str | None = field(default=None, metadata={"help": "a LoRA adapter folder on top of base_model"})
     teacher: Teacher | None = field(default=None, metadata={"help": "an OpenAI-compatible endpoint as the model"})
-    max_new_tokens: int = field(default=512, metadata={"help": "answer length cap"})
-    temperature: float = field(default=0.0, metadata={"help": "0 = greedy"})
-    batch_size: int = field(default=8, metadata={"help": "rows generated together (left padding)"})
-    limit: int | None = field(default=None, metadata={"help": "only the first N rows"})
-    budget_usd: float | None = field(default=None, metadata={"help": "teacher: stop before spending more"})
+    max_new_tokens: int = field(default=512, metadata={"help": "answer length cap",
+                                                        "valid": replace(TOKENS, cli="--max-new-tokens")})
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy", "valid": replace(TEMPERATURE, cli="--temperature")})
+    batch_size: int = field(default=8, metadata={"help": "rows generated together (left padding)",
+                                                   "valid": Range(1, 100_000, integer=True, cli="--batch-size")})
+    limit: int | None = field(default=None, metadata={"help": "only the first N rows", "valid": replace(ROW_LIMIT, cli="--limit")})
+    budget_usd: float | None = field(default=None, metadata={"help": "teacher: stop before spending more",
+                                                              "valid": replace(USD, cli="--budget-usd")})
     distractors: int = field(default=0, metadata={
-        "help": "raft: also score the same questions with this many extra retrieved non-gold documents"})
+        "help": "raft: also score the same questions with this many extra retrieved non-gold documents",
+        "valid": Range(0, 1000, integer=True)})
+
+    def __post_init__(self):
+        check_fields(self, "evaluation")  # every number finite and in range, before a job starts
 
 
 @dataclass

@@ -34,6 +34,8 @@ KINDS: dict[str, JobKind] = {
                 description="chunk, embed and index a document corpus"),
         JobKind("export", "backend.models.export:run_export_job", "cpu", resumable=False,
                 description="merged model, GGUF, Modelfile, model card, hub push"),
+        JobKind("leakage", "backend.data.leakage:run_leakage_job", "cpu", resumable=False,
+                description="exact and near-duplicate rows across two splits of a dataset version"),
     )
 }
 

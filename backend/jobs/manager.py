@@ -24,15 +24,17 @@ from pathlib import Path
 
 import psutil
 
+from backend import keys
 from backend.config import state_path
 from backend.errors import LabError, NotFound
-from backend.jobs import slurm
+from backend.jobs import failures, slurm
 from backend.jobs.files import (CANCEL_REQUEST, PROGRESS, SPEC, STATUS, STDOUT, last_record, read_json, tail_text,
                                 write_json_atomic)
+from backend.jobs.environment import job_environment
 from backend.jobs.gpus import gpu_inventory
 from backend.jobs.kinds import get_kind
 from backend.storage.db import connect, now_iso, transaction
-from backend.users import current_user, require_owner
+from backend.users import current_user, multi_user, require_owner
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIVE = ("starting", "running")
@@ -125,6 +127,7 @@ def submit(kind: str, spec: dict, title: str | None = None, gpus: int = 0, resou
     write_json_atomic(job_dir / STATUS, {"status": "queued"})
     if slurm_options:
         write_json_atomic(job_dir / EXECUTOR, {"executor": "slurm", "slurm": slurm_options.to_json()})
+    keys.hand_over(job_id, spec)  # a key from this environment, for the job to read and delete (backend/keys.py)
     with connect() as db, transaction(db):
         db["jobs"].insert({
             "id": job_id, "kind": kind, "title": title, "owner": current_user(), "status": "queued",
@@ -147,13 +150,18 @@ def _remove(job_id: str, job_dir: Path | str) -> None:
     with connect() as db, transaction(db):
         db.conn.execute("DELETE FROM jobs WHERE id=?", (job_id,))
     shutil.rmtree(job_dir, ignore_errors=True)
+    keys.discard(job_id)
 
 
 def _job_env(owner: str) -> dict[str, str]:
-    """What a job process needs to find the lab: the state dir, who it acts for, extra job kinds."""
+    """What a job process needs to find the lab: the state dir, who it acts for, extra job kinds, whether several
+    people share this server (the key rules of backend/keys.py). The rest of a job's environment is the
+    allowlist of backend/jobs/environment.py: no secret is ever in it."""
     env = {"FTLAB_STATE": str(state_path()), "FTLAB_USER": owner, "PYTHONUNBUFFERED": "1"}
     if os.environ.get("FTLAB_JOB_PLUGINS"):
         env["FTLAB_JOB_PLUGINS"] = os.environ["FTLAB_JOB_PLUGINS"]
+    if multi_user():
+        env["FTLAB_MULTI_USER"] = "1"
     return env
 
 
@@ -166,7 +174,7 @@ def _sbatch(job_id: str) -> str:
     script = job_dir / slurm.SCRIPT
     script.write_text(slurm.sbatch_script(job_id, job_dir, runner_argv(job_dir, row["gpus"]), options,
                                           row["gpus"], env))
-    slurm_id = slurm.submit(script)
+    slurm_id = slurm.submit(script, env=job_environment(env))  # sbatch exports its environment to the job
     with connect() as db, transaction(db):
         db.conn.execute("UPDATE jobs SET slurm_job_id=?, attempts=attempts+1, wait_reason=?, error=NULL, "
                         "ended_at=NULL WHERE id=?", (slurm_id, "Slurm: submitted", job_id))
@@ -195,7 +203,7 @@ def runner_argv(job_dir: Path, gpus: int) -> list[str]:
 
 def _spawn(job_dir: Path, gpu_ids: list[int], gpus: int, owner: str) -> subprocess.Popen:
     """The job process acts for `owner` (FTLAB_USER): their name on what it makes, their saved keys."""
-    env = {**os.environ, **_job_env(owner)}
+    env = job_environment(_job_env(owner))  # an allowlist: no key, token or password of the starter's
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
     elif gpu_inventory():
@@ -204,8 +212,9 @@ def _spawn(job_dir: Path, gpu_ids: list[int], gpus: int, owner: str) -> subproce
         proc = subprocess.Popen(runner_argv(job_dir, gpus), cwd=ROOT, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    # Reap it when it ends (if this process lives that long) so no zombie lingers.
-    threading.Thread(target=proc.wait, daemon=True).start()
+    # Reap it when it ends (if this process lives that long) so no zombie lingers, and note how it ended: only
+    # this process can see a SIGKILL (the kernel's OOM killer), which reconcile() then explains.
+    threading.Thread(target=lambda: failures.record_exit(job_dir, proc.pid, proc.wait()), daemon=True).start()
     return proc
 
 
@@ -302,7 +311,10 @@ def reconcile() -> list[str]:
     with connect() as db, transaction(db):
         for row in list(db.query(active)):  # read again under the lock: a job may have moved on meanwhile
             if _gone(row):
-                _settle(db, row, f"process {row['pid']} ended without recording a final status (killed or crashed)")
+                status, error = failures.death_reason(Path(row["job_dir"]), row["pid"]) or (
+                    "lost", f"process {row['pid']} ended without recording a final status "
+                            f"({failures.how_it_ended(Path(row['job_dir']), row['pid'])})")
+                _settle(db, row, error, status)
                 changed.append(row["id"])
     return changed
 
@@ -455,6 +467,7 @@ def resume(job_id: str) -> JobInfo:
         db.conn.execute("UPDATE jobs SET status='queued', error=NULL, ended_at=NULL WHERE id=?", (job_id,))
     write_json_atomic(Path(job.job_dir) / STATUS, {"status": "queued"})
     (Path(job.job_dir) / CANCEL_REQUEST).unlink(missing_ok=True)
+    keys.hand_over(job_id, read_json(Path(job.job_dir) / SPEC, {}) or {})  # its keys again, from the resumer
     if job.executor == "slurm":
         _sbatch(job_id)
     else:

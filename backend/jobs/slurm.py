@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from backend.errors import LabError
+from backend.validation import Range, check_fields
 
 SCRIPT = "slurm.sbatch"
 # Slurm's own words for a job that has left the running states, and what they become here when the runner
@@ -32,8 +33,11 @@ WAITING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE
 class SlurmOptions:
     partition: str | None = field(default=None, metadata={"help": "partition (-p); the cluster's default if empty"})
     gpus: int | None = field(default=None, metadata={"help": "GPUs (--gres=gpu:N); default: what the job asks "
-                                                                "for (training and evaluation: 1)"})
-    cpus: int = field(default=2, metadata={"help": "CPUs per task (--cpus-per-task)"})
+                                                                "for (training and evaluation: 1)",
+                                                        "valid": Range(0, 1024, integer=True, optional=True,
+                                                                       cli="--slurm-gpus")})
+    cpus: int = field(default=2, metadata={"help": "CPUs per task (--cpus-per-task)",
+                                           "valid": Range(1, 100_000, integer=True, cli="--cpus")})
     mem: str = field(default="8G", metadata={"help": "memory for the job (--mem), e.g. 32G"})
     time: str = field(default="04:00:00", metadata={"help": "time limit (--time), e.g. 1-00:00:00"})
     account: str | None = field(default=None, metadata={"help": "account to charge (-A)"})
@@ -41,6 +45,7 @@ class SlurmOptions:
     extra: tuple[str, ...] = field(default=(), metadata={"help": "further sbatch options, one per item"})
 
     def __post_init__(self):
+        check_fields(self, "slurm")  # every number finite and in range (backend/validation.py)
         if self.cpus < 1:
             raise LabError(f"slurm cpus must be at least 1, got {self.cpus}")
         if not re.fullmatch(r"\d+[KMGT]?", str(self.mem)):
@@ -69,9 +74,9 @@ def command(name: str) -> str:
     return path
 
 
-def _run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
+def _run(argv: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
     except subprocess.TimeoutExpired:
         raise LabError(f"{Path(argv[0]).name} did not answer within {timeout:.0f} s (is slurmctld up?)") from None
 
@@ -108,9 +113,9 @@ def sbatch_script(job_id: str, job_dir: Path, argv: list[str], options: SlurmOpt
     return "\n".join(lines) + "\n"
 
 
-def submit(script_path: Path) -> str:
-    """sbatch the script; returns Slurm's job id."""
-    done = _run([command("sbatch"), "--parsable", str(script_path)])
+def submit(script_path: Path, env: dict[str, str] | None = None) -> str:
+    """sbatch the script (with `env` as sbatch's environment, which it exports to the job); Slurm's job id."""
+    done = _run([command("sbatch"), "--parsable", str(script_path)], env=env)
     if done.returncode != 0:
         raise LabError(f"sbatch refused {script_path}: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip().split(";")[0]

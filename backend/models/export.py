@@ -43,7 +43,9 @@ def hub_ready(repo: str | None) -> str:
     """The token for a hub push, or a LabError saying what is missing (never waits on the network long)."""
     if not repo:
         raise LabError("hub export needs a repository name (hub_repo, e.g. user/my-model)")
-    token = os.environ.get("HF_TOKEN")
+    from backend.keys import environment_secret
+
+    token = environment_secret("HF_TOKEN")  # in the job: handed over by its submitter, never in its environment
     if not token:
         raise LabError("hub export needs a Hugging Face token in the HF_TOKEN environment variable")
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("", "0", "false", "no"):
@@ -65,7 +67,9 @@ def launch_export(request: ExportRequest, slurm_options=None):
     if "hub" in request.formats:
         if not request.hub_repo:
             raise LabError("hub export needs a repository name (hub_repo, e.g. user/my-model)")
-        if not os.environ.get("HF_TOKEN"):
+        from backend.keys import environment_secret
+
+        if not environment_secret("HF_TOKEN"):
             raise LabError("hub export needs a Hugging Face token in the HF_TOKEN environment variable")
     spec = {**request.to_json(), "train_job": model["job_id"]}
     return submit("export", spec, title=f"export {request.model_id} ({', '.join(request.formats)})",

@@ -91,12 +91,13 @@ class EmbeddingCancelled(LabError):
 def embed_with_cache(texts: list[str], model: str | None = None, lengths: list[int] | None = None,
                      cache: EmbeddingCache | None = None, progress: Callable[[int, int], None] | None = None,
                      cancelled: Callable[[], bool] | None = None, token_budget: int = TOKEN_BUDGET,
-                     max_batch: int = MAX_BATCH) -> tuple[np.ndarray, CacheStats]:
+                     max_batch: int = MAX_BATCH, device: str = "cpu") -> tuple[np.ndarray, CacheStats]:
     """L2-normalised float32 vectors for `texts` (in order); only texts not in the cache are embedded.
 
     `lengths` are the texts' token counts (the chunker knows them), used to batch similar lengths
     together; `progress(done, total)` counts the texts that needed embedding; each batch goes to the
-    cache as soon as it is done, so a cancelled or crashed build loses at most one batch.
+    cache as soon as it is done, so a cancelled or crashed build loses at most one batch. `device` is where the
+    model runs ("cpu", "cuda"); a fully cached call never loads the model.
     """
     cache = cache or EmbeddingCache()
     key = model_id(model)
@@ -105,7 +106,7 @@ def embed_with_cache(texts: list[str], model: str | None = None, lengths: list[i
     missing = list(dict.fromkeys(h for h in hashes if h not in known))
     stats = CacheStats(hits=len(texts) - sum(1 for h in hashes if h not in known), misses=len(missing))
     if missing:
-        embedder = load_embedder(model)
+        embedder = load_embedder(model, device)
         first = {h: i for i, h in reversed(list(enumerate(hashes)))}
         todo = [texts[first[h]] for h in missing]
         window = embedder.max_seq_length or 512
@@ -127,7 +128,7 @@ def embed_with_cache(texts: list[str], model: str | None = None, lengths: list[i
             done += len(batch)
             if progress:
                 progress(done, len(missing))
-    dim = next(iter(known.values())).shape[0] if known else load_embedder(model).get_embedding_dimension()
+    dim = next(iter(known.values())).shape[0] if known else load_embedder(model, device).get_embedding_dimension()
     out = np.zeros((len(texts), dim), dtype=np.float32)
     for i, h in enumerate(hashes):
         out[i] = known[h]

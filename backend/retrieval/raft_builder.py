@@ -9,27 +9,32 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
-from backend.data.store import VersionWriter, iter_batches, load_frame, resolve
+from backend.data.store import VersionWriter, check_output, iter_batches, load_frame, resolve
 from backend.errors import LabError
 from backend.recipes.base import loads_json
 from backend.recipes.raft import DOCUMENTS_TABLE, instruction, parse_output
+from backend.validation import SEED, Range, check_fields
 
 
 @dataclass
 class RaftBuildRequest:
     dataset: str = field(metadata={"help": "a raft dataset (queries + documents table)"})
     index: str | None = field(default=None, metadata={"help": "retrieval index for hard-negative distractors (none: random)"})
-    distractors: int = field(default=4, metadata={"help": "distractor documents per example (paper: 4)"})
-    oracle_p: float = field(default=0.8, metadata={"help": "share of examples that contain the oracle document(s) (paper: 0.8)"})
-    seed: int = field(default=0, metadata={"help": "random seed: the same seed gives the same examples"})
+    distractors: int = field(default=4, metadata={"help": "distractor documents per example (paper: 4)",
+                                                  "valid": Range(0, 1000, integer=True, cli="--distractors")})
+    oracle_p: float = field(default=0.8, metadata={"help": "share of examples that contain the oracle document(s) (paper: 0.8)",
+                                                   "valid": Range(0, 1, cli="--oracle-p")})
+    seed: int = field(default=0, metadata={"help": "random seed: the same seed gives the same examples",
+                                           "valid": replace(SEED, cli="--seed")})
     split: str | None = field(default=None, metadata={"help": "only queries of this split / source_split"})
     out: str | None = field(default=None, metadata={"help": "output dataset name (default DATASET-raft)"})
 
     def __post_init__(self):
+        check_fields(self, "raft build")  # every number finite and in range (backend/validation.py)
         if not 0 <= self.oracle_p <= 1:
             raise LabError(f"oracle_p must be between 0 and 1, got {self.oracle_p}")
         if self.distractors < 0:
@@ -50,6 +55,7 @@ def build_raft_dataset(request: RaftBuildRequest):
     version = resolve(request.dataset)
     if version.recipe != "raft" or DOCUMENTS_TABLE not in version.tables:
         raise LabError(f"{version.ref} is not a raft dataset with a documents table")
+    check_output(request.out or f"{version.dataset}-raft", "raft")  # the output name, before any work
     frame = load_frame(version)
     if request.split:
         column = "split" if "split" in frame.columns else "source_split"

@@ -3,20 +3,21 @@
 A teacher's config names the environment variable that holds its key, never the key: specs, the
 DB and logs only ever see the variable's name. The key is the acting user's own saved key (see
 backend/user_secrets.py), else the environment, else `.streamlit/secrets.toml` (a top-level entry with
-the same name).
+the same name); on a shared server (multi-user) only the user's own key or the one the admin allowlists for
+the endpoint (backend/keys.py).
 """
 from __future__ import annotations
 
 import json
-import os
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 from backend.errors import LabError
 from backend.traces.prices import FREE_WORDS, Price, free_price, price_for
-from backend.user_secrets import get_secret
+from backend.keys import describe, find_key, secrets_path
+from backend.users import multi_user
+from backend.validation import SECONDS, Range, check_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAI_URL = "https://api.openai.com/v1"
@@ -36,16 +37,21 @@ class Teacher:
     price_model: str | None = field(default=None, metadata={
         "help": "price table entry to bill as (default: the model's own name; a model not in the table is free "
                 "unless it runs on OpenAI's endpoint); 'none' bills nothing"})
-    concurrency: int = field(default=16, metadata={"help": "requests in flight at once"})
+    concurrency: int = field(default=16, metadata={"help": "requests in flight at once",
+                                                   "valid": Range(1, 4096, integer=True, cli="--concurrency")})
     rpm: int | None = field(default=None, metadata={
         "help": "requests per minute limit; None = auto (OpenAI's tier default on api.openai.com, none elsewhere); "
-                "0 = no limit"})
+                "0 = no limit", "valid": Range(0, 10**9, integer=True, optional=True, cli="--rpm", meaning="0 = no limit")})
     tpm: int | None = field(default=None, metadata={
-        "help": "tokens per minute limit (input + max output); None = auto, 0 = no limit"})
-    timeout_s: float = field(default=120.0, metadata={"help": "seconds before a request counts as timed out"})
-    max_retries: int = field(default=6, metadata={"help": "retries per request on 429 / 5xx / timeouts / malformed replies"})
+        "help": "tokens per minute limit (input + max output); None = auto, 0 = no limit",
+        "valid": Range(0, 10**12, integer=True, optional=True, cli="--tpm", meaning="0 = no limit")})
+    timeout_s: float = field(default=120.0, metadata={"help": "seconds before a request counts as timed out",
+                                                       "valid": replace(SECONDS, cli="--timeout")})
+    max_retries: int = field(default=6, metadata={"help": "retries per request on 429 / 5xx / timeouts / malformed replies",
+                                                   "valid": Range(0, 100, integer=True)})
 
     def __post_init__(self):
+        check_fields(self, "teacher")  # every number finite and in range (backend/validation.py)
         if self.provider not in ("openai", "local"):
             raise LabError(f"teacher provider must be openai or local, not {self.provider!r}")
         if self.concurrency < 1:
@@ -160,27 +166,18 @@ def teacher_from_json(data: dict) -> Teacher:
     return Teacher(**{k: v for k, v in data.items() if k in Teacher.__dataclass_fields__})
 
 
-def secrets_path() -> Path:
-    return Path(os.environ.get("FTLAB_SECRETS", ROOT / ".streamlit" / "secrets.toml"))
-
-
 def resolve_api_key(teacher: Teacher) -> str | None:
-    """The acting user's own saved key, else the environment, else secrets.toml; None when none has it."""
+    """The key a request to this teacher may use, acting as the current user; None when there is none.
+    Single-user: your saved key, else the environment, else secrets.toml, under `api_key_env`. Multi-user:
+    your saved key, else only the key the admin allowlisted for this endpoint (backend/keys.py)."""
     if teacher.provider == "local":
         return None
-    value = get_secret(teacher.api_key_env) or os.environ.get(teacher.api_key_env)
-    if value:
-        return value
-    path = secrets_path()
-    if path.exists():
-        try:
-            secrets = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise LabError(f"{path}: cannot read secrets ({exc})") from None
-        value = secrets.get(teacher.api_key_env)
-        if isinstance(value, str) and value:
-            return value
-    return None
+    return find_key(teacher.base_url, teacher.api_key_env)[0]
+
+
+def describe_key(teacher: Teacher) -> str:
+    """What the Traces page shows after "Key:": never a character of a key that is not the user's own."""
+    return describe(teacher.base_url, teacher.api_key_env, mask_key)
 
 
 def require_api_key(teacher: Teacher) -> str:
@@ -189,6 +186,9 @@ def require_api_key(teacher: Teacher) -> str:
         return key
     if teacher.base_url:  # self-hosted servers often need no key; the client still wants a string
         return "not-needed"
+    if multi_user():
+        raise LabError(f"no API key for {teacher.endpoint}: save your own {teacher.api_key_env} on the Traces page "
+                       f"(the lab allowlists no key of its own for this endpoint)")
     raise LabError(f"no API key: save yours on the Traces page, set the environment variable {teacher.api_key_env} "
                    f"or add it to {secrets_path()}")
 
