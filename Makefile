@@ -29,7 +29,7 @@ run: $(STAMP) demo
 	$(BIN)/streamlit run app.py
 
 test: $(STAMP) browser slurm
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

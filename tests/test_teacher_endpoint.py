@@ -21,16 +21,8 @@ from backend.traces.teachers import OPENAI_TIER_DEFAULTS, Teacher, body_message
 from tests.browser_support import ROOT
 from tests.openai_server import ApiError, FakeOpenAI
 from tests.support import open_page
-from tests.trace_support import make_dataset, make_guard_responder
+from tests.trace_support import KEY, env, make_dataset, make_guard_responder  # noqa: F401 (env: a fixture)
 
-KEY = "sk-test-0123456789abcdefghij"
-
-
-@pytest.fixture()
-def env(state, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("FTLAB_SLOTS", "api=2")
-    return state
 
 
 def cli(*args) -> tuple[int, dict]:

@@ -14,16 +14,8 @@ from backend.traces.engine import TraceRequest, launch_traces
 from backend.traces.estimate import estimate_cost
 from backend.traces.teachers import Teacher
 from tests.openai_server import FakeOpenAI
-from tests.trace_support import guard_rows, make_dataset, make_guard_responder
+from tests.trace_support import KEY, env, guard_rows, make_dataset, make_guard_responder  # noqa: F401 (env: a fixture)
 
-KEY = "sk-test-0123456789abcdefghij"
-
-
-@pytest.fixture()
-def env(state, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("FTLAB_SLOTS", "api=2")
-    return state
 
 
 def teacher(server, **kw) -> Teacher:

@@ -4,9 +4,21 @@ import json
 import re
 
 import pandas as pd
+import pytest
 
 from backend.data import store
 from tests.openai_server import message_text
+
+KEY = "sk-test-0123456789abcdefghij"  # the test server's key
+
+
+@pytest.fixture()
+def env(state, monkeypatch):
+    """A fresh state whose trace jobs find the test server's key; two API slots."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("FTLAB_SLOTS", "api=2")
+    return state
+
 
 HINT = re.compile(r"Request: (\w+)\nCompletion: (\w+)\nResponse: (\w+)")
 
