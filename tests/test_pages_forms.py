@@ -83,6 +83,13 @@ def test_curate_sliders_and_train_form_survive_navigation_and_train_offers_the_c
     assert at.slider(key="data_saige_max_harm").value == 0.05
     assert at.slider(key="data_saige_difficulty").value == (2, 4)
     assert next(m.value for m in at.metric if m.label == "Rows kept") == kept
+    at.text_input(key="data_split_ratios").set_value("0.7,0.2,0.1")
+    at.number_input(key="data_split_seed").set_value(7)
+    at.run()
+    go(at, "views/jobs.py")
+    go(at, "views/data.py")
+    assert at.text_input(key="data_split_ratios").value == "0.7,0.2,0.1"  # the Split tab keeps its choices too
+    assert at.number_input(key="data_split_seed").value == 7
 
 
 # ---- the dataset just made; bad labels; dropped rows -------------------------------------------------------

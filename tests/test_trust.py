@@ -149,3 +149,12 @@ def test_only_the_owner_adds_versions_to_a_dataset(state, tmp_path):
     code, out = cli(state, "data", "filter", "alice-data", "--out", "tester-data", "--where", "prompt!=p0")
     assert code == 0 and out["rows"] == 2
     assert [v["version"] for v in next(d for d in store.list_datasets() if d["name"] == "alice-data")["versions"]] == [1]
+
+
+def test_an_unwritable_output_is_a_clean_error(state, tmp_path):
+    import_dataset("generic", "small", [write_csv(tmp_path / "a.csv")])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out = cli(state, "data", "export", "small", "--format", "messages-jsonl", "--out",
+                    str(blocker / "x.jsonl"))
+    assert code == 2 and str(blocker) in out["error"]

@@ -230,10 +230,10 @@ def curate(dv: DatasetVersion) -> None:
 def split(dv: DatasetVersion) -> None:
     frame = frame_of(dv)
     recipe = get_recipe(dv.recipe)
-    preset = st.selectbox("Preset", ["(none)"] + list(splitting.PRESETS), key="data_split_preset",
+    preset = st.selectbox("Preset", ["(none)"] + list(splitting.PRESETS), **remembered("data_split_preset"),
                           format_func=lambda p: p if p == "(none)" else f"{p}: {splitting.PRESETS[p]}")
     a, b, c, d = st.columns(4)
-    ratios = a.text_input("Ratios", "0.8,0.1,0.1", key="data_split_ratios", disabled=preset != "(none)",
+    ratios = a.text_input("Ratios", "0.8,0.1,0.1", **remembered("data_split_ratios"), disabled=preset != "(none)",
                           help="train/validation/test, or name=ratio pairs")
     columns = ["(none)"] + [col for col in frame.columns if col != splitting.SPLIT_COLUMN]
     default = columns.index(recipe.label_column) if recipe.label_column in columns else 0
@@ -241,7 +241,7 @@ def split(dv: DatasetVersion) -> None:
     group_default = columns.index(recipe.group_column) if recipe.group_column in columns else 0
     group = c.selectbox("Group by", columns, index=group_default, key="data_split_group", disabled=preset != "(none)",
                         help="a preset sets its own groups")
-    seed = d.number_input("Seed", 0, 2**31 - 1, 0, key="data_split_seed")
+    seed = d.number_input("Seed", 0, 2**31 - 1, 0, **remembered("data_split_seed"))
     if st.button("Create split", type="primary", key="data_split_go"):
         latest = store.resolve(dv.dataset).version
         new = attempt(splitting.split_dataset, dv.ref,

@@ -59,7 +59,7 @@ with setup:
                                  **remembered("traces_custom_model"))
         base_url = right.text_input("Base URL (empty = OpenAI)", (last.get("base_url") or "") if last_openai else "",
                                     **remembered("traces_base_url"))
-        key_env = right.text_input("API key variable", "OPENAI_API_KEY", key="traces_key_env",
+        key_env = right.text_input("API key variable", "OPENAI_API_KEY", **remembered("traces_key_env"),
                                    help="the name of your saved key; on a shared server (login) only your own "
                                         "saved keys or the key the admin allowlists for this endpoint are used, "
                                         "never a server variable you name" if multi_user() else
