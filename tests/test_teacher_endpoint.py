@@ -84,6 +84,22 @@ def test_unknown_model_fails_the_job_fast_with_the_servers_message(env, capsys):
     assert out["status_line"].startswith("failed: ") and "does not exist" in out["status_line"]
 
 
+@pytest.mark.parametrize("status, code", [(401, None), (403, None), (422, None), (429, "insufficient_quota")])
+def test_every_refusal_no_retry_fixes_stops_the_job_even_with_a_new_request_id_each_time(env, status, code):
+    """Gateways put a fresh request id in every error: the refusals are still 'the same', and the job stops."""
+    make_dataset("g", 40)
+    sent = iter(range(10**6))
+
+    def refuse(body: dict) -> str:
+        raise ApiError(status, f"refused by the gateway (request id req_{next(sent):08x}a7)", code=code)
+
+    with FakeOpenAI(responder=refuse, api_key=KEY) as server:
+        job = run_job(server, "g", teacher_kw={"concurrency": 1})
+        requests = len(server.requests)
+    assert job.status == "failed" and f"{status} from the teacher" in job.error and "refused by the gateway" in job.error
+    assert requests < 10  # stopped after the first few items, not after all 40 (and no retries of a 429 quota)
+
+
 def test_partly_failed_job_says_so_in_its_status_line_and_on_the_page(env, capsys):
     make_dataset("g", 12)
     guard = make_guard_responder()

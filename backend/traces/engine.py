@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -25,7 +26,7 @@ from backend.storage.db import connect
 from backend.traces import records
 from backend.traces.limits import Budget, RateLimiter, backoff_delay
 from backend.traces.records import Completion, cache_key
-from backend.traces.teachers import Teacher, require_api_key, server_message, teacher_from_json
+from backend.traces.teachers import error_code, Teacher, require_api_key, server_message, teacher_from_json
 from backend.traces.templates import Item, build_items, get_template, prepared_frame, template_from_json, template_hash, template_to_json
 from backend.traces.tokens import count_chats_tokens
 from backend.validation import ROW_LIMIT, SECONDS, SEED, TEMPERATURE, TOKENS, USD, Range, check_fields
@@ -162,6 +163,9 @@ class TraceRun:
                     return Completion(text, choice.finish_reason, usage.prompt_tokens, usage.completion_tokens,
                                       cached, actual)
                 except openai.RateLimitError as exc:
+                    if error_code(exc) == "insufficient_quota":  # no wait brings money back: a refusal
+                        raise TeacherRefused(429, f"429 from the teacher ({self.teacher.label}): "
+                                             f"{server_message(exc)}", code="insufficient_quota") from None
                     delay = backoff_delay(retry, _retry_after(exc))
                     limiter.pause(delay)
                     self.ctx.log(f"429 rate limited ({server_message(exc)}); waiting {delay:.1f}s")
@@ -189,7 +193,8 @@ class TraceRun:
                         self.ctx.log(f"{exc.status_code} ({server_message(exc)}); retry {retry + 1} in {delay:.1f}s")
                     else:
                         raise TeacherRefused(exc.status_code, f"{exc.status_code} from the teacher "
-                                             f"({self.teacher.label}): {server_message(exc)}") from None
+                                             f"({self.teacher.label}): {server_message(exc)}",
+                                             code=error_code(exc)) from None
                 except (ValueError, TypeError, AttributeError, IndexError, openai.APIResponseValidationError) as exc:
                     delay = backoff_delay(retry)
                     self.ctx.log(f"malformed reply ({type(exc).__name__}: {exc}); retry {retry + 1} in {delay:.1f}s")
@@ -207,9 +212,9 @@ class TraceRun:
             self._same_refusals = 0
             self._successes += 1
             return
-        self._same_refusals = self._same_refusals + 1 if str(refusal) == self._last_refusal else 1
-        self._last_refusal = str(refusal)
-        systemic = refusal.status in (401, 403, 404) or not self._successes
+        self._same_refusals = self._same_refusals + 1 if refusal.kind == self._last_refusal else 1
+        self._last_refusal = refusal.kind
+        systemic = refusal.status in (401, 403, 404, 429) or not self._successes
         if self._same_refusals >= FAIL_FAST and systemic and not self.refused:
             self.refused = str(refusal)
             self.stop_reason = self.stop_reason or "teacher refused"
@@ -398,9 +403,15 @@ class TraceRun:
 class TeacherRefused(LabError):
     """The endpoint refused a request in a way no retry fixes (400, 401, 403, 404, 422); the text is its own."""
 
-    def __init__(self, status: int | None, message: str):
+    def __init__(self, status: int | None, message: str, code: str | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.code = status, code
+
+    @property
+    def kind(self) -> tuple:
+        """What makes two refusals 'the same': the status and the error code; without a code, the message with
+        its request ids and numbers blanked (gateways put a fresh request id in every error)."""
+        return (self.status, self.code or re.sub(r"[\w-]*\d[\w-]*", "#", str(self)))
 
 
 def _retry_after(exc) -> float | None:

@@ -130,6 +130,19 @@ def server_message(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+def error_code(exc: BaseException) -> str | None:
+    """The machine-readable part of an error reply: OpenAI's error `code` (model_not_found,
+    insufficient_quota, ...) or else its `type`; None when the body has neither."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict):
+        for key in ("code", "type"):
+            if isinstance(body.get(key), str) and body[key]:
+                return body[key]
+    return None
+
+
 def body_message(body) -> str | None:
     """The message in an error body: OpenAI's (and Ollama's, llama.cpp's) {"error": {"message": ...}}, vLLM's
     {"message": ...}, FastAPI's {"detail": "..." or [{"msg": ...}, ...]}, {"error": "..."}, or plain text."""
