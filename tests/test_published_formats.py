@@ -348,9 +348,11 @@ def test_orgaccess_sample_keeps_repeated_and_null_ids():
 
 
 def test_orgaccess_release_of_published_size_imports_and_splits_as_seed_003(orgaccess_files):
-    """What `data import --recipe orgaccess --name org easy.parquet medium.parquet hard.parquet --on-bad-label keep`
-    then `data split org --preset orgaccess` run (the CLI itself is run as a subprocess on a sample above)."""
-    version = timed("orgaccess 55,800 rows", import_dataset, "orgaccess", "org", orgaccess_files, on_bad_label="keep")
+    """The three released files in one command, as a user runs it, then seed 003's preset split."""
+    imported = timed("orgaccess 55,800 rows (CLI)", cli, "data", "import", "--recipe", "orgaccess", "--name", "org",
+                     *map(str, orgaccess_files), "--on-bad-label", "keep")
+    assert imported["rows"] == sum(ORG_SIZES.values())
+    version = store.resolve("org")
     assert version.rows == sum(ORG_SIZES.values()) and version.summary["dropped"] == 0
     assert version.summary["files"] == {f"{k}-00000-of-00001.parquet": n for k, n in ORG_SIZES.items()}
     bad = version.summary["bad_labels"]["expected_response"]
@@ -363,8 +365,10 @@ def test_orgaccess_release_of_published_size_imports_and_splits_as_seed_003(orga
     easy_ids = frame.loc[frame["difficulty"] == "easy", "source_id"]
     assert 0.96 < easy_ids.isna().mean() < 0.98 and easy_ids.value_counts().max() == 12
     assert frame.loc[frame["difficulty"] == "medium", "source_id"].isna().all()
-    split = timed("orgaccess preset split", split_dataset, "org", preset="orgaccess")
-    assert split.summary["splits"] == ORG_SPLITS
+    split = timed("orgaccess preset split (CLI)", cli, "data", "split", "org", "--preset", "orgaccess")
+    assert {k: v for k, v in split["splits"].items() if v} == ORG_SPLITS
+    dropped = import_dataset("orgaccess", "org-clean", orgaccess_files, on_bad_label="drop")
+    assert dropped.summary["dropped"] == sum(bad.values()) and dropped.rows == version.rows - sum(bad.values())
     groups = store.resolve("org").summary["groups"]
     assert groups["hard_test"] == {"hard": 10_613} and groups["easy_test"] == {"easy": 11_484}
 
