@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -78,3 +79,33 @@ def chromium_page() -> Iterator["object"]:
             yield page
         finally:
             browser.close()
+
+
+# ---- Streamlit helpers for a page in Chromium ----------------------------------------------------------------
+
+def idle(page, timeout: float = 60_000) -> None:
+    """Wait until no script run is in flight (fragments tick every 2 s, so this is a moment, not a state)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+
+
+def field(page, label: str):
+    """The visible widget labelled `label` (each Data tab has its own "Dataset"; hidden tabs stay in the DOM)."""
+    return page.get_by_label(label, exact=True).filter(visible=True)
+
+
+def type_into(page, label: str, value: str) -> None:
+    """Fill a text or number input and commit it with Enter, then let the rerun finish."""
+    from playwright.sync_api import expect
+
+    box = field(page, label)
+    box.fill(value)
+    box.press("Enter")
+    expect(box).to_have_value(value)
+    idle(page)
+
+
+def go(page, title: str) -> None:
+    """Open a page from the sidebar, as a user does (the session and its state carry over)."""
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    page.get_by_role("heading", name=re.compile(title)).first.wait_for()
+    idle(page)

@@ -40,3 +40,15 @@ def open_page(page: str, timeout: float = 120) -> AppTest:
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def split_demo_from_page() -> AppTest:
+    """The Data page after "Create split" with the orgaccess preset on demo-orgaccess (the run checked by the caller)."""
+    at = open_page("views/data.py")
+    at.selectbox(key="data_split_dataset").select("demo-orgaccess")
+    at.run()
+    at.selectbox(key="data_split_preset").select("orgaccess")
+    at.run()
+    at.button(key="data_split_go").click()
+    at.run()
+    return at

@@ -6,34 +6,12 @@ import re
 from playwright.sync_api import expect
 
 from backend.jobs import manager
-from tests.browser_support import chromium_page, dashboard
+from tests.browser_support import chromium_page, dashboard, field, go, idle, type_into
 from tests.openai_server import FakeOpenAI
 from tests.support import wait_for
 from tests.trace_support import make_dataset, make_guard_responder
 
 KEY = "sk-test-0123456789abcdefghij"
-
-
-def idle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
-
-
-def field(page, label: str):
-    return page.get_by_label(label, exact=True).filter(visible=True)
-
-
-def type_into(page, label: str, value: str) -> None:
-    box = field(page, label)
-    box.fill(value)
-    box.press("Enter")
-    expect(box).to_have_value(value)
-    idle(page)
-
-
-def go(page, title: str) -> None:
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    page.get_by_role("heading", name=re.compile(title)).first.wait_for()
-    idle(page)
 
 
 def start_job(page, known: set[str]) -> str:

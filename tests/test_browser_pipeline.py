@@ -28,7 +28,7 @@ from backend.evaluation.runner import list_evaluations, load_results
 from backend.jobs import manager
 from backend.traces.estimate import estimate_cost
 from backend.traces.teachers import Teacher
-from tests.browser_support import ROOT, chromium_page, dashboard
+from tests.browser_support import ROOT, chromium_page, dashboard, field, go, idle, type_into
 from tests.openai_server import FakeOpenAI, message_text
 
 KEY = "sk-test-0123456789abcdefghij"
@@ -88,16 +88,6 @@ def rationale_teacher(body: dict) -> str:
 
 # ---- Streamlit helpers -------------------------------------------------------------------------------------
 
-def idle(page, timeout: float = 60_000) -> None:
-    """Wait until no script run is in flight (fragments tick every 2 s, so this is a moment, not a state)."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
-
-
-def field(page, label: str):
-    """The visible widget labelled `label` (each Data tab has its own "Dataset"; hidden tabs stay in the DOM)."""
-    return page.get_by_label(label, exact=True).filter(visible=True)
-
-
 def choose(page, label: str, option: str, attempts: int = 3) -> None:
     """Pick `option` (its exact text) in the selectbox labelled `label`; again if a rerun redrew the list."""
     for attempt in range(attempts):
@@ -116,25 +106,9 @@ def choose(page, label: str, option: str, attempts: int = 3) -> None:
     idle(page)
 
 
-def type_into(page, label: str, value: str) -> None:
-    """Fill a text or number input and commit it with Enter, then let the rerun finish."""
-    box = field(page, label)
-    box.fill(value)
-    box.press("Enter")
-    expect(box).to_have_value(value)
-    idle(page)
-
-
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
     expect(page.get_by_role("tab", name=name, exact=True)).to_have_attribute("aria-selected", "true")
-    idle(page)
-
-
-def go(page, title: str) -> None:
-    """Open a page from the sidebar, as a user does (the session and its state carry over)."""
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    page.get_by_role("heading", name=re.compile(title)).first.wait_for()
     idle(page)
 
 

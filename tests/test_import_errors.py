@@ -216,7 +216,7 @@ def test_guardreasoner_benchmark_label_without_a_task(state, tmp_path):
     rows = [dict(GUARDREASONER_ROWS[0], output="harmful")]
     located(rejected(state, "guard", [write_json(tmp_path / "my_benchmark.json", rows)],
                      "my_benchmark.json, row 1, field 'output'", "only a label ('harmful')",
-                     "--task prompt|response|refusal"), "my_benchmark.json", 1, "output")
+                     "the import's task: prompt, response or refusal"), "my_benchmark.json", 1, "output")
 
 
 def test_guardreasoner_benchmark_output_neither_label_nor_answers(state, tmp_path):

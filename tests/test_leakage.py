@@ -44,14 +44,19 @@ VALIDATION = [
 ]
 
 
-def leaky_dataset() -> store.DatasetVersion:
-    rows = [(f"a{i}", text, "train") for i, text in enumerate(TRAIN)]
-    rows += [(i, text, "test") for i, text in TEST] + [(i, text, "validation") for i, text in VALIDATION]
+def split_dataset_version(name: str, train: list[str], test: list, validation: list) -> store.DatasetVersion:
+    """A generic dataset `name` with train rows a0, a1, ... and the given (id, text) test and validation rows."""
+    rows = [(f"a{i}", text, "train") for i, text in enumerate(train)]
+    rows += [(i, text, "test") for i, text in test] + [(i, text, "validation") for i, text in validation]
     frame = pd.DataFrame(rows, columns=["id", "prompt", "split"])
     frame["response"] = "ok"
-    with store.VersionWriter("leaky", "generic", "import") as writer:
+    with store.VersionWriter(name, "generic", "import") as writer:
         writer.write(frame)
         return writer.commit()
+
+
+def leaky_dataset() -> store.DatasetVersion:
+    return split_dataset_version("leaky", TRAIN, TEST, VALIDATION)
 
 
 def test_normalise():
@@ -176,13 +181,7 @@ DISTINCT_TEXTS = len(PLANTED_TRAIN) + len(PLANTED_TEST) + len(PLANTED_VALIDATION
 
 
 def planted_dataset() -> store.DatasetVersion:
-    rows = [(f"a{i}", text, "train") for i, text in enumerate(PLANTED_TRAIN)]
-    rows += [(i, text, "test") for i, text in PLANTED_TEST] + [(i, text, "validation") for i, text in PLANTED_VALIDATION]
-    frame = pd.DataFrame(rows, columns=["id", "prompt", "split"])
-    frame["response"] = "ok"
-    with store.VersionWriter("planted", "generic", "import") as writer:
-        writer.write(frame)
-        return writer.commit()
+    return split_dataset_version("planted", PLANTED_TRAIN, PLANTED_TEST, PLANTED_VALIDATION)
 
 
 def job_spec(version, **changes) -> dict:

@@ -3,7 +3,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from backend.data.demo import create_demo_datasets
-from tests.support import open_page
+from tests.support import open_page, split_demo_from_page
 
 PAGES = ["views/home.py", "views/data.py", "views/traces.py", "views/jobs.py", "views/train.py", "views/monitor.py", "views/evaluate.py", "views/retrieval.py", "views/playground.py", "views/models.py"]
 
@@ -53,13 +53,7 @@ def test_saige_sliders_change_the_count(demo):
 
 
 def test_split_and_export_from_the_page(demo):
-    at = open_page("views/data.py")
-    at.selectbox(key="data_split_dataset").select("demo-orgaccess")
-    at.run()
-    at.selectbox(key="data_split_preset").select("orgaccess")
-    at.run()
-    at.button(key="data_split_go").click()
-    at.run()
+    at = split_demo_from_page()
     assert not at.exception
     assert any("train" in s.value and "hard_test" in s.value for s in at.success)
 

@@ -17,7 +17,7 @@ from backend.traces.teachers import Teacher
 from backend.users import acting_as
 from tests.openai_server import FakeOpenAI, message_text
 from tests.support import open_page
-from tests.trace_support import make_dataset, make_guard_responder
+from tests.trace_support import make_dataset, make_guard_responder, start_trace_job
 
 KEY = "sk-test-0123456789abcdefghij"
 
@@ -198,11 +198,7 @@ def test_unpriced_teacher_new_job_at_once_unparseable_replies_and_the_teacher_re
         [table] = [d.value for d in at.dataframe if "teacher" in d.value.columns]
         assert list(table["USD"]) == [report.NO_PRICE] and table["would be"].iloc[0].endswith(" at gpt-4o-mini")
         at.number_input(key="traces_rejects").set_value(0)
-        at.button(key="traces_start").click()
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        first = at.session_state["traces_job"]
-        assert manager.wait(first, timeout=120).status == "succeeded"
+        first = start_trace_job(at)
         at.run()
         assert at.selectbox(key="traces_job_pick").value == first
         metrics = {m.label: m.value for m in at.metric}
@@ -264,3 +260,31 @@ def test_verdicts_tell_unparseable_from_disagreeing():
     spent = report.spend(0.0, False, 1_000_000, 0, source="no price", reference="gpt-4o-mini")
     assert spent.label == report.NO_PRICE and spent.would_be.startswith("would be $") and "gpt-4o-mini" in spent.text
     assert report.spend(0.1234, True, 10, 10).text == "0.1234 USD"
+
+
+def test_a_benchmark_file_with_another_name_asks_for_the_task_box_then_imports(state, tmp_path):
+    """GuardReasoner benchmark rows whose file name says no task: the page points at its own task box (no CLI
+    flag), and the import goes through once a task is chosen there."""
+    record = {"instruction": "You are a classifier for analyzing interactions between humans and AI.",
+              "input": "Human user:\nHow do I bake bread?\n\nAI assistant:\nNone\n\n", "output": "unharmful"}
+    path = tmp_path / "my_benchmark.json"
+    path.write_text(json.dumps([record, dict(record, output="harmful")]))
+    at = open_page("views/data.py")
+    at.selectbox(key="data_import_recipe").select("guard")
+    at.run()
+    at.text_input(key="data_import_name").input("bench")
+    at.radio(key="data_import_source").set_value("Path on the server")
+    at.run()
+    at.text_area(key="data_import_paths").input(str(path))
+    at.run()
+    at.button(key="data_import_go").click()
+    at.run()
+    [error] = [e.value for e in at.error]
+    assert "say which task the label belongs to under 'Task of GuardReasoner benchmark files'" in error
+    assert "--task" not in error
+    at.selectbox(key="data_import_task").select("prompt")
+    at.button(key="data_import_go").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(s.value.startswith("Imported bench@1: 2 rows") for s in at.success)
+    assert any("task prompt" in i.value for i in at.info)

@@ -2,10 +2,9 @@
 OpenAI-compatible server, browse the accepted traces."""
 import pytest
 from backend.data.demo import create_demo_datasets
-from backend.jobs import manager
 from tests.openai_server import FakeOpenAI
 from tests.support import open_page
-from tests.trace_support import make_guard_responder
+from tests.trace_support import make_guard_responder, start_trace_job
 
 KEY = "sk-test-0123456789abcdefghij"
 
@@ -42,11 +41,7 @@ def test_estimate_start_and_browse(lab):
                    and "no client-side rate limit" in c.value for c in at.caption)
         assert table["limited by"].eq("concurrency").all()
         at.selectbox(key="traces_run_teacher").set_value(f"gpt-4o-mini @ {server.base_url}")
-        at.button(key="traces_start").click()
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        job_id = at.session_state["traces_job"]
-        assert manager.wait(job_id, timeout=120).status == "succeeded"
+        job_id = start_trace_job(at)
     at.run()
     at.selectbox(key="traces_browse_job").set_value(job_id)
     at.run()

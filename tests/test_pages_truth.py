@@ -25,7 +25,7 @@ from backend.data.splits import split_dataset
 from backend.errors import LabError
 from backend.storage.db import connect, now_iso, transaction
 from tests.browser_support import ROOT
-from tests.support import isolated_state, open_page
+from tests.support import isolated_state, open_page, split_demo_from_page
 
 # ---- helpers shared with tests/test_browser_truth.py --------------------------------------------------------
 
@@ -166,13 +166,7 @@ def test_same_derivation_returns_the_existing_version(state):
 
 
 def test_split_selects_its_new_version_and_a_second_click_adds_none(lab):
-    at = open_page("views/data.py")
-    at.selectbox(key="data_split_dataset").select("demo-orgaccess")
-    at.run()
-    at.selectbox(key="data_split_preset").select("orgaccess")
-    at.run()
-    at.button(key="data_split_go").click()
-    at.run()
+    at = split_demo_from_page()
     assert not at.exception, [e.value for e in at.exception]
     assert any(s.value.startswith("Created demo-orgaccess@2") for s in at.success)
     for key in ("data_split", "data_browse", "data_leak"):  # every tab of the page moved to the new version

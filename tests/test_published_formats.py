@@ -270,10 +270,14 @@ def test_benchmark_samples_import_with_their_tasks():
 @needs_samples
 def test_benchmark_with_an_unknown_name_asks_for_the_task_then_imports_from_the_cli():
     path = SAMPLES / "guardreasoner-benchmark" / "0_1_sample_prompt_benchmark.json"
-    with pytest.raises(DataError, match=r"--task prompt\|response\|refusal") as caught:
+    with pytest.raises(DataError, match=r"the import's task: prompt, response or refusal") as caught:
         import_dataset("guard", "gr-unknown", [path])
     assert (caught.value.file, caught.value.row, caught.value.field) == (path.name, 1, "output")
+    assert "--task" not in str(caught.value)  # the backend names no flag: the CLI and the page each say where
     assert "gr-unknown" not in {d["name"] for d in store.list_datasets()}
+    refused = subprocess.run([sys.executable, "-m", "backend", "data", "import", "--recipe", "guard", "--name",
+                              "gr-unknown", str(path), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "with --task prompt|response|refusal" in json.loads(refused.stdout)["error"]
     out = cli("data", "import", "--recipe", "guard", "--name", "gr-prompt", "--task", "prompt", str(path))
     assert out["rows"] == 3
     assert out["summary"]["benchmarks"] == {path.name: {"task": "prompt", "inferred": False, "rows": 3,
@@ -326,7 +330,7 @@ def test_wild_guard_test_carries_all_three_tasks(tmp_path):
 def test_task_option_is_checked(tmp_path):
     path = tmp_path / "wg.jsonl"
     path.write_text(json.dumps({"prompt": "hi", "prompt_harm_label": "unharmful"}) + "\n")
-    with pytest.raises(DataError, match=r"wg.jsonl, row 1: --task prompt applies to GuardReasoner benchmark records"):
+    with pytest.raises(DataError, match=r"wg.jsonl, row 1: the task 'prompt' applies to GuardReasoner benchmark records"):
         import_dataset("guard", "task-bad", [path], task="prompt")
     with pytest.raises(LabError, match="task must be one of prompt, response, refusal"):
         import_dataset("guard", "task-bad", [path], task="harm")

@@ -401,19 +401,21 @@ def test_hostile_numbers_are_refused_before_any_job_or_request(lab, monkeypatch)
     assert manager.list_jobs() == []
 
 
+def cli(user: str, *argv: str) -> tuple[int, dict]:
+    """`python -m backend ARGV --json` as `user`: its exit code and JSON answer (never a traceback)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FTLAB_USER": user}
+    proc = subprocess.run([sys.executable, "-m", "backend", *argv, "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
 # -- 7. output names checked before the first request ------------------------------------------------------
 def test_output_names_are_checked_before_the_first_request(lab, monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
     with acting_as("alice"):
         make_dataset("alice-data", 3, "a")
     raft_dataset()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-    def cli(user: str, *argv: str) -> tuple[int, dict]:
-        proc = subprocess.run([sys.executable, "-m", "backend", *argv, "--json"], cwd=ROOT,
-                              env={**env, "FTLAB_USER": user}, capture_output=True, text=True, timeout=120)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        return proc.returncode, json.loads(proc.stdout)
 
     with LoggingOpenAI() as server:
         teacher = ["--teacher", "gpt-4o-mini", "--base-url", server.base_url]
@@ -436,14 +438,6 @@ def test_output_names_are_checked_before_the_first_request(lab, monkeypatch, tmp
 
 # -- 8. two users through the command line ---------------------------------------------------------------
 def test_two_users_through_the_cli(lab, monkeypatch):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-    def cli(user: str, *argv: str) -> tuple[int, dict]:
-        proc = subprocess.run([sys.executable, "-m", "backend", *argv, "--json"], cwd=ROOT,
-                              env={**env, "FTLAB_USER": user}, capture_output=True, text=True, timeout=120)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        return proc.returncode, json.loads(proc.stdout)
-
     with acting_as("alice"):
         make_dataset("alice-data", 3, "a")
         save_template("guard", guard_template("private-one"))

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from backend.data import store
+from backend.jobs import manager
 from tests.openai_server import message_text
 
 KEY = "sk-test-0123456789abcdefghij"  # the test server's key
@@ -65,3 +66,13 @@ def make_dataset(name: str, n: int, prefix: str = "q") -> store.DatasetVersion:
     with store.VersionWriter(name, "guard", "import") as w:
         w.write(guard_rows(n, prefix))
         return w.commit()
+
+
+def start_trace_job(at) -> str:
+    """Click "Start trace job" on the Traces page in AppTest; the job's id once it has succeeded."""
+    at.button(key="traces_start").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    job_id = at.session_state["traces_job"]
+    assert manager.wait(job_id, timeout=120).status == "succeeded"
+    return job_id

@@ -23,6 +23,7 @@ from backend.data.uploads import import_upload
 from backend.jobs.gpus import gpu_inventory
 from backend.recipes import RECIPES, get_recipe
 from backend.recipes.saige import ALIGNMENT_LEVELS, HARM_DIMENSIONS, PRINCIPLES
+from backend.data.importers.guard import TaskNeeded
 from backend.data.importers.normalise import BadLabels
 from ui.common import attempt, frame_of, remembered, select_version, set_current_dataset
 from ui.jobs import live_job
@@ -41,6 +42,7 @@ _UPLOAD_HELP = {
     "orgaccess": "The released easy/medium/hard-00000-of-00001.parquet files together (or a .zip of them).",
 }
 _TASK_FROM_NAME = "from the file name"
+TASK_BOX = "Task of GuardReasoner benchmark files"
 BAD_LABELS = "Bad labels"  # the import option for values outside a column's choices
 
 
@@ -70,7 +72,7 @@ def import_data() -> None:
                                                          else ""))
     task = None
     if recipe == "guard":
-        choice = st.selectbox("Task of GuardReasoner benchmark files", [_TASK_FROM_NAME, "prompt", "response", "refusal"],
+        choice = st.selectbox(TASK_BOX, [_TASK_FROM_NAME, "prompt", "response", "refusal"],
                               **remembered("data_import_task"),
                               help="A benchmark file's label belongs to one task; the published names (0_1_AegisSafety"
                                    "Test.json, ...) say which. Choose it for files with other names.")
@@ -103,6 +105,9 @@ def _importing(action, *args, **kwargs) -> DatasetVersion | None:
         return action(*args, **kwargs)
     except BadLabels as exc:
         st.error(exc.with_hint(f"choose drop or keep under '{BAD_LABELS}' above and import again"))
+        return None
+    except TaskNeeded as exc:
+        st.error(exc.with_hint(f"under '{TASK_BOX}' above"))
         return None
 
 

@@ -57,6 +57,7 @@ def cmd_demo(args):
 
 def cmd_import(args):
     from backend.data.importers import import_dataset, import_notes
+    from backend.data.importers.guard import TaskNeeded
     from backend.data.importers.normalise import BadLabels
 
     try:
@@ -64,6 +65,8 @@ def cmd_import(args):
                             mapping=_kv(args.map, "--map") or None, description=args.description, task=args.task)
     except BadLabels as exc:  # the backend names no flag; the CLI says which one
         raise LabError(exc.with_hint("choose --on-bad-label drop or keep")) from None
+    except TaskNeeded as exc:
+        raise LabError(exc.with_hint("with --task prompt|response|refusal")) from None
     emit(args, _version_json(dv, summary=dv.summary),
          lambda: "\n".join([f"imported {dv.ref}: {dv.rows} rows (hash {dv.content_hash})",
                             *(f"  {note}" for note in import_notes(dv.summary))]))

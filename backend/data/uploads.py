@@ -140,6 +140,19 @@ def _inside(folder: Path, target: Path, what: str) -> Path:
     return target
 
 
+
+def _new_target(folder: Path, parts: list[str], corpus: bool, what: str) -> Path:
+    """Where one uploaded file goes (a corpus's loose .txt under documents/), its parent made; refused if it would
+    leave the folder or land on a file already saved."""
+    if corpus and len(parts) == 1 and parts[0].lower().endswith(".txt"):
+        parts = ["documents", parts[0]]
+    target = _inside(folder, folder.joinpath(*parts), what)
+    if target.exists():
+        raise LabError(f"{what}: two uploaded files would both be saved as {'/'.join(parts)}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 # ---- zip ----
 
 def _member_name(info: zipfile.ZipInfo) -> str:
@@ -172,12 +185,7 @@ def _extract_zip(path: Path, label: str, folder: Path, corpus: bool, budget: lis
                 continue
             if info.flag_bits & 0x1:
                 raise LabError(f"{what}: the zip is encrypted; upload an unencrypted zip")
-            if corpus and len(parts) == 1 and parts[0].lower().endswith(".txt"):
-                parts = ["documents", parts[0]]
-            target = _inside(folder, folder.joinpath(*parts), what)
-            if target.exists():
-                raise LabError(f"{what}: two uploaded files would both be saved as {'/'.join(parts)}")
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = _new_target(folder, parts, corpus, what)
             try:
                 with archive.open(info) as source:
                     budget[0] -= _copy(source, target, budget[0], _total_error(limit))
@@ -234,12 +242,7 @@ def stage_upload(folder: Path, recipe: str, files: Iterable[tuple[str, BinaryIO]
         if name.startswith("/") or _DRIVE.match(name):  # an old browser's full client path: its base name
             name = name.rsplit("/", 1)[-1]
         parts = [keep_filename(p) for p in _parts(name, label)]
-        if corpus and len(parts) == 1 and parts[0].lower().endswith(".txt"):
-            parts = ["documents", parts[0]]
-        target = _inside(folder, folder.joinpath(*parts), label)
-        if target.exists():
-            raise LabError(f"{label}: two uploaded files would both be saved as {'/'.join(parts)}")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = _new_target(folder, parts, corpus, label)
         too_big = _limit_error(label, limit) if budget[0] >= limit else _total_error(limit)
         budget[0] -= _copy(stream, target, min(limit, budget[0]), too_big)
     return _corpus(folder) if corpus else _data_files(folder)

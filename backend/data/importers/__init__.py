@@ -51,7 +51,7 @@ def import_dataset(recipe: str, name: str, paths: list[str | Path], *, on_bad_la
     if on_bad_label not in BAD_LABEL_POLICIES:
         raise LabError(f"on_bad_label must be one of {', '.join(BAD_LABEL_POLICIES)}, not {on_bad_label!r}")
     if task is not None and spec.name != "guard":
-        raise LabError(f"a task (--task) applies to guard's GuardReasoner benchmark files, not to recipe {spec.name!r}")
+        raise LabError(f"a task applies to guard's GuardReasoner benchmark files, not to recipe {spec.name!r}")
     if task is not None and task not in guard.TASKS:
         raise LabError(f"task must be one of {', '.join(guard.TASKS)}, not {task!r}")
     mapping = check_mapping(spec, mapping)
@@ -74,7 +74,7 @@ def import_notes(summary: dict) -> list[str]:
     """What an import decided that a user should see: benchmark tasks, rows without gold, skipped files."""
     notes = []
     for file, info in (summary.get("benchmarks") or {}).items():
-        how = "inferred from the file name" if info.get("inferred") else "as given (--task)"
+        how = "inferred from the file name" if info.get("inferred") else "as given"
         notes.append(f"{file}: task {info['task']} ({how}); {info['without_gold']} of {info['rows']} rows "
                      "without gold")
     for file, why in (summary.get("skipped") or {}).items():

@@ -177,9 +177,9 @@ def benchmark_gold(data: dict, where: Where, task: str) -> tuple[dict[str, Any],
         wanted = "each task's label" if task == ALL_TASKS else f"the {task} task's gold label ({_CHOICES[task]})"
         raise where.error(f"expected {wanted} or an 'Answers:' block, got {describe(output)}", field="output")
     if task == ALL_TASKS:
-        raise where.error(f"the output is only the label {text!r}, but this benchmark has three tasks and the record "
-                          "no prompt_harm_label / response_harm_label / response_refusal_label fields: say which "
-                          "task the label belongs to with --task prompt|response|refusal", field="output")
+        raise TaskNeeded(where.error(f"the output is only the label {text!r}, but this benchmark has three tasks and "
+                                     "the record no prompt_harm_label / response_harm_label / response_refusal_label "
+                                     "fields: say which task the label belongs to", field="output"))
     return {columns[0]: text}, fields
 
 
@@ -220,12 +220,28 @@ def policy_labels(value: Any, where: Where, field: str) -> dict[str, str] | None
     raise where.error(f"expected per-policy labels as an object or a list, got {describe(value)}", field=field)
 
 
+class TaskNeeded(DataError):
+    """A benchmark file whose label's task neither the user nor the file name gave. The message names no CLI flag
+    or form field: the CLI and the Data page each say where to choose it (`with_hint`)."""
+
+    HINT = "(the import's task: prompt, response or refusal)"
+
+    def __init__(self, error: DataError):
+        self.error = error
+        super().__init__(f"{error.reason} {self.HINT}", file=error.file, row=error.row, field=error.field)
+
+    def with_hint(self, hint: str) -> str:
+        return str(self).replace(self.HINT, hint)
+
+    def __reduce__(self):
+        return type(self), (self.error,)
+
+
 def _guardreasoner(data: dict, where: Where) -> tuple[dict, dict[str, str]]:
     if _only_a_label(data.get("output")):
-        raise where.error(f"the output is only a label ({data['output'].strip()!r}), as in GuardReasoner's benchmark "
-                          "files, and the file name is not one of the published benchmark names (0_1_AegisSafetyTest, "
-                          "...): say which task the label belongs to with --task prompt|response|refusal",
-                          field="output")
+        raise TaskNeeded(where.error(f"the output is only a label ({data['output'].strip()!r}), as in GuardReasoner's "
+                                     "benchmark files, and the file name is not one of the published benchmark names "
+                                     "(0_1_AegisSafetyTest, ...): say which task the label belongs to", field="output"))
     prompt, response = split_dialogue(data.get("input"), where)
     values = {"id": data.get("id"), "prompt": prompt, "response": response, "source": "guardreasoner",
               **parse_answers(data.get("output"), where)}
@@ -316,7 +332,7 @@ def read(run: ImportRun, paths: list[Path], mapping: dict[str, str]) -> None:
         task = requested or benchmark_task(path)
         if file_format(path) == "json" and json_top_level(path) == "{":
             if requested:
-                raise DataError(f"--task {requested} applies to GuardReasoner benchmark files (a JSON list of "
+                raise DataError(f"the task {requested!r} applies to GuardReasoner benchmark files (a JSON list of "
                                 "{instruction, input, output}); this is seed 000's training_data.json layout", file=name)
             _read_training_data(run, path, name, mapping)
             continue
@@ -332,7 +348,7 @@ def read(run: ImportRun, paths: list[Path], mapping: dict[str, str]) -> None:
                 stats["without_gold"] += all(values[c] is None for c in LABEL_COLUMNS)
             elif requested:
                 keys = ", ".join(list(data)[:12])
-                raise record.where.error(f"--task {requested} applies to GuardReasoner benchmark records "
+                raise record.where.error(f"the task {requested!r} applies to GuardReasoner benchmark records "
                                          f"({{instruction, input, output}}); this record has: {keys}")
             else:
                 values, fields = _parse(data, record.where)
