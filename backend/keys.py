@@ -167,7 +167,7 @@ def needed_variables(spec: dict) -> list[str]:
             variable = server_variable(teacher.get("base_url"), api_key_env)
             if variable:
                 names.append(variable)
-    if "hub" in (spec.get("formats") or []):
+    if "hub" in (spec.get("formats") or []) or spec.get("base_model"):  # a push, or a gated model to download
         names.append("HF_TOKEN")
     return names
 
@@ -198,6 +198,8 @@ def take_over(job_id: str) -> None:
     finally:
         path.unlink(missing_ok=True)
     _handed.update({k: v for k, v in (data.get("keys") or {}).items() if isinstance(v, str)})
+    if _handed.get("HF_TOKEN"):  # the hub client reads it from the environment; set now, it stays out of
+        os.environ["HF_TOKEN"] = _handed["HF_TOKEN"]  # /proc/<pid>/environ, which shows the start environment
     if data.get("multi_user"):
         os.environ["FTLAB_MULTI_USER"] = "1"  # this process only: not in /proc/<pid>/environ, nor a secret
 

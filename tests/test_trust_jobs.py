@@ -187,6 +187,22 @@ def test_a_job_environment_holds_no_secret(lab, monkeypatch):
     assert manager.wait(job.id, timeout=60).status == "cancelled"
 
 
+def test_a_job_that_downloads_a_model_gets_the_hub_token_outside_its_start_environment(lab, monkeypatch):
+    """Gated models (Llama 3.x) need HF_TOKEN in the training job: handed over, set inside the process, and
+    still absent from /proc/<pid>/environ (what `ps eww` shows)."""
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_0123456789")
+    job = manager.submit("sleeper", {"seconds": 1.5, "base_model": "meta-llama/Llama-3.1-8B"})
+    deadline = time.time() + 60
+    while (running := manager.get(job.id)).status != "running" and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        assert "hf_secret_0123456789" not in Path(f"/proc/{running.pid}/environ").read_text(errors="replace")
+    except FileNotFoundError:
+        pass  # it already ended: its result below still says what it saw
+    done = manager.wait(job.id, timeout=60)
+    assert done.status == "succeeded" and done.result["hf_token_seen"] is True
+
+
 def test_an_environment_key_is_handed_over_and_never_in_the_job_environment(lab, monkeypatch):
     """Single-user: the key exported for the dashboard still works for its jobs, through a 0600 file the job
     deletes as it starts, even when a process without the key starts the queued job."""

@@ -14,7 +14,7 @@ def sleeper(ctx: JobContext) -> dict:
     deadline = time.time() + ctx.spec.get("seconds", 30)
     while time.time() < deadline and not ctx.cancelled:
         time.sleep(0.05)
-    return {"slept": True}
+    return {"slept": True, "hf_token_seen": bool(os.environ.get("HF_TOKEN"))}
 
 
 def hog(ctx: JobContext) -> dict:
