@@ -239,23 +239,28 @@ class TraceRun:
                         completion = await self.request_once(key, lambda: self.request(
                             client, limiter, item.messages, params, input_tokens, item_id=item.item_id, key=key))
                     except LabError as exc:
+                        self.in_flight.pop(key, None)
                         records.finish_item(self.ctx.job_id, item.item_id, "failed", error=str(exc), db=self.db)
                         self.note_outcome(exc if isinstance(exc, TeacherRefused) else None)
                         return
                     if completion is None:
+                        self.in_flight.pop(key, None)
                         return
                     self.note_outcome(None)
-                if self.settle(item, attempt, temperature_now, completion, key, params,
-                               last=attempt == first_attempt + max_rejects):
+                status = self.settle(item, attempt, temperature_now, completion, key, params,
+                                     last=attempt == first_attempt + max_rejects)
+                if not completion.from_cache:  # the one that paid: its reply is in the cache now, twins find it
+                    self.in_flight.pop(key, None)
+                if status:
                     return
 
     async def request_once(self, key: str, send) -> Completion | None:
-        """Identical requests in flight at once are sent once; the others get the same completion, unpaid
-        (as from the cache), so rows with the same prompt never pay twice, whatever the timing."""
+        """Identical requests in this run are sent once; the others get the same completion, unpaid (as from the
+        cache), so rows with the same prompt never pay twice, whatever the timing. The sender removes the entry
+        only once `settle` has written the reply to the cache: until then a late twin would miss both."""
         task = self.in_flight.get(key)
         if task is None:
             task = self.in_flight[key] = asyncio.ensure_future(send())
-            task.add_done_callback(lambda _: self.in_flight.pop(key, None))
             return await asyncio.shield(task)
         completion = await asyncio.shield(task)
         return None if completion is None else replace(completion, usd=0.0, from_cache=True)
