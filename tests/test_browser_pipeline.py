@@ -200,8 +200,16 @@ def run_pipeline(page, url: str, server: FakeOpenAI, source: Path, shot: Screens
     go(page, "Data")
     choose(page, "Recipe", "orgaccess: OrgAccess permissions (full / partial / rejected)")
     type_into(page, "Dataset name", NAME)
-    page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(str(source))
-    page.get_by_test_id("stFileChip").and_(page.get_by_label(re.compile(rf"^{re.escape(source.name)}, "))).wait_for()
+    idle(page)  # the name's rerun must end first: a file given to the uploader while it redraws can be lost
+    chip = page.get_by_test_id("stFileChip").and_(page.get_by_label(re.compile(rf"^{re.escape(source.name)}, ")))
+    for _ in range(3):
+        page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(str(source))
+        try:
+            chip.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeoutError:  # a rerun swallowed it on a busy machine: give it again
+            idle(page)
+    chip.wait_for()
     idle(page)
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text(f"Imported {NAME}@1: 28 rows").wait_for()
