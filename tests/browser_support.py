@@ -109,3 +109,31 @@ def go(page, title: str) -> None:
     page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
     page.get_by_role("heading", name=re.compile(title)).first.wait_for()
     idle(page)
+
+
+# The rows a st.dataframe shows: its grid draws on a canvas, so read the accessible table the grid keeps beside
+# it (header text -> cell text; the rows in view only, which is every row of a small table).
+_GRID_ROWS = """(e) => {
+    const table = e.querySelector('table[role=grid]');
+    if (!table) return null;
+    const head = [...table.querySelectorAll('thead th')].map(h => h.innerText.trim());
+    return [...table.querySelectorAll('tbody tr')].map(r => Object.fromEntries(
+        [...r.querySelectorAll('td')].map((c, i) => [head[i], c.innerText.trim()])));
+}"""
+
+
+@contextlib.contextmanager
+def wide(page, width: int = 2600) -> Iterator[None]:
+    """A wider window for a while: a dataframe's grid keeps only the columns in view in its accessible table."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": width, "height": size["height"]})
+    try:
+        yield
+    finally:
+        page.set_viewport_size(size)
+
+
+def grid_rows(frame, timeout: float = 15_000) -> list[dict]:
+    """What a user reads in the st.dataframe `frame` (a locator), row by row, once it has drawn its rows."""
+    frame.locator("table[role=grid] tbody tr").first.wait_for(state="attached", timeout=timeout)
+    return frame.evaluate(_GRID_ROWS)
