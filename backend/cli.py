@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import traceback
 from typing import Any, Callable
 
+from backend import config
 from backend.errors import LabError
 
 MODULES = {"eval": "evaluate"}
@@ -94,29 +94,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
-    """--executor and the Slurm resources, for every command that launches a job."""
+    """--executor and the Slurm resources (one flag per SlurmOptions field, its help and default from the field),
+    for every command that launches a job."""
+    from dataclasses import MISSING, fields
+
+    from backend.jobs.executor import EXECUTORS, LOCAL_EXECUTOR
+    from backend.jobs.slurm import SlurmOptions
+
     g = parser.add_argument_group("where the job runs")
-    g.add_argument("--executor", choices=["local", "slurm"], default="local",
+    g.add_argument("--executor", choices=list(EXECUTORS), default=LOCAL_EXECUTOR,
                    help="this machine's queue (default) or a Slurm cluster (sbatch)")
-    g.add_argument("--partition", help="slurm: partition")
-    g.add_argument("--slurm-gpus", type=int, help="slurm: GPUs (--gres=gpu:N)")
-    g.add_argument("--cpus", type=int, default=2, help="slurm: CPUs per task (default 2)")
-    g.add_argument("--mem", default="8G", help="slurm: memory, e.g. 32G (default 8G)")
-    g.add_argument("--time", default="04:00:00", help="slurm: time limit, e.g. 1-00:00:00 (default 04:00:00)")
-    g.add_argument("--account", help="slurm: account")
-    g.add_argument("--qos", help="slurm: quality of service")
-    g.add_argument("--sbatch-option", action="append", default=[], metavar="OPT",
-                   help="slurm: a further sbatch option, e.g. --constraint=a100 (repeatable)")
+    for f in fields(SlurmOptions):
+        default = f.default if f.default is not MISSING else None
+        shown = f" (default {default})" if default not in (None, ()) else ""
+        if isinstance(default, tuple):
+            g.add_argument(SlurmOptions.flag(f), dest=f"slurm_{f.name}", action="append", default=[],
+                           metavar=f.metadata.get("metavar"), help=f"slurm: {f.metadata['help']}")
+        else:
+            g.add_argument(SlurmOptions.flag(f), dest=f"slurm_{f.name}", default=default, metavar=f.name.upper(),
+                           type=int if isinstance(default, int) or "valid" in f.metadata else None,
+                           help=f"slurm: {f.metadata['help']}{shown}")
 
 
 def slurm_options_from(args: argparse.Namespace):
-    """SlurmOptions from the flags of add_executor_options, or None for the local queue."""
-    if getattr(args, "executor", "local") != "slurm":
+    """SlurmOptions from the flags of add_executor_options, or None when the executor takes none."""
+    from dataclasses import fields
+
+    from backend.jobs.executor import LOCAL_EXECUTOR, executor_for
+
+    if not executor_for(getattr(args, "executor", None) or LOCAL_EXECUTOR).takes_options:
         return None
     from backend.jobs.slurm import SlurmOptions
 
-    return SlurmOptions(partition=args.partition, gpus=args.slurm_gpus, cpus=args.cpus, mem=args.mem, time=args.time,
-                        account=args.account, qos=args.qos, extra=tuple(args.sbatch_option))
+    values = {f.name: getattr(args, f"slurm_{f.name}") for f in fields(SlurmOptions)}
+    return SlurmOptions(**{**values, "extra": tuple(values["extra"])})
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - any input ends with a clean message, never a traceback
         message = error_message(exc)
-        if os.environ.get("FTLAB_DEBUG"):
+        if config.debug():
             traceback.print_exc()
         if getattr(args, "json", False):
             print(json.dumps({"error": message}))

@@ -39,14 +39,14 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
+from backend import config
 from backend.config import state_dir, state_path
 from backend.errors import LabError
 from backend.user_secrets import get_secret
 from backend.users import multi_user
 
-ROOT = Path(__file__).resolve().parents[1]
 OPENAI_URL = "https://api.openai.com/v1"
-ALLOWLIST_ENV = "FTLAB_TEACHER_KEYS"
+ALLOWLIST_ENV = config.TEACHER_KEYS
 HANDOVER = "jobs"  # state/secrets/jobs/<job id>.json
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -54,7 +54,7 @@ _handed: dict[str, str] = {}  # in a job process: the keys its submitter handed 
 
 
 def secrets_path() -> Path:
-    return Path(os.environ.get("FTLAB_SECRETS", ROOT / ".streamlit" / "secrets.toml"))
+    return config.secrets_file()
 
 
 def read_secrets(path: Path | None = None) -> dict:
@@ -80,7 +80,7 @@ def endpoint_id(url: str | None) -> str:
 def allowlist() -> dict[str, str]:
     """Endpoint -> the variable the admin allows requests to it to use (FTLAB_TEACHER_KEYS, [teacher_keys])."""
     pairs: list[tuple[str, str]] = []
-    for entry in filter(None, (e.strip() for e in os.environ.get(ALLOWLIST_ENV, "").split(","))):
+    for entry in config.teacher_keys():
         url, sep, name = entry.rpartition("=")
         if not sep or not url.strip():
             raise LabError(f"{ALLOWLIST_ENV}: {entry!r} is not URL=VARIABLE")
@@ -201,7 +201,7 @@ def take_over(job_id: str) -> None:
     if _handed.get("HF_TOKEN"):  # the hub client reads it from the environment; set now, it stays out of
         os.environ["HF_TOKEN"] = _handed["HF_TOKEN"]  # /proc/<pid>/environ, which shows the start environment
     if data.get("multi_user"):
-        os.environ["FTLAB_MULTI_USER"] = "1"  # this process only: not in /proc/<pid>/environ, nor a secret
+        os.environ[config.MULTI_USER] = "1"  # this process only: not in /proc/<pid>/environ, nor a secret
 
 
 def discard(job_id: str) -> None:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from backend import config
 from backend.errors import LabError
 
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("ftlab_user", default=None)
@@ -24,7 +25,7 @@ class PermissionDenied(LabError):
 
 
 def current_user() -> str:
-    return _acting.get() or os.environ.get("FTLAB_USER") or os.environ.get("USER") or "local"
+    return _acting.get() or config.env_user() or os.environ.get("USER") or "local"
 
 
 def set_current_user(user: str | None) -> None:
@@ -41,7 +42,7 @@ def multi_user() -> bool:
     """Several people share this server: OIDC login is configured (an `[auth]` section in secrets.toml, or this
     dashboard session logged in through it), or FTLAB_MULTI_USER=1. Then a user's requests use only their own
     saved keys or the ones the admin allowlists per endpoint (backend/keys.py), never a variable they name."""
-    if _login.get() or os.environ.get("FTLAB_MULTI_USER", "").strip().lower() in ("1", "true", "yes", "on"):
+    if _login.get() or config.multi_user_forced():
         return True
     from backend.keys import read_secrets, secrets_path
 
@@ -58,7 +59,7 @@ def acting_as(user: str) -> Iterator[str]:
 
 
 def admins() -> set[str]:
-    return {name.strip() for name in os.environ.get("FTLAB_ADMINS", "").split(",") if name.strip()}
+    return config.admins()
 
 
 def is_admin(user: str | None = None) -> bool:

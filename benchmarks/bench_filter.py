@@ -33,7 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.data.saige_filter import SaigeFilter, apply_saige_filter, saige_mask, saige_order  # noqa: E402
+from backend.recipes.saige.filter import SaigeFilter, apply_saige_filter, saige_mask, saige_order  # noqa: E402
 from backend.recipes.saige import ALIGNMENT_LEVELS, PRINCIPLE_WEIGHTS, PRINCIPLES  # noqa: E402
 
 RawRow = tuple[int, float, "str | None", "str | None", "str | None"]

@@ -43,7 +43,7 @@ def orgaccess_like(rows: int) -> str:
     import pandas as pd
 
     from backend.config import state_path
-    from backend.data.demo import write_orgaccess_source
+    from backend.recipes.orgaccess.demo import write_orgaccess_source
     from backend.data.importers import import_dataset
     from backend.data.splits import split_dataset
     from backend.data.store import VersionWriter, load_frame
@@ -69,7 +69,7 @@ def old_check(ref: str, threshold: float, limit_s: float) -> tuple[set, float, s
     import faiss
 
     from backend.data import store
-    from backend.data.leakage import NEIGHBOURS, _held_out, _ids, _side, _texts, normalise
+    from backend.retrieval.leakage import NEIGHBOURS, _held_out, _ids, _side, _texts, normalise
     from backend.data.splits import SPLIT_COLUMN, split_names
     from backend.retrieval.embeddings import embed_texts
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from backend.data import store
-        from backend.data.leakage import _texts, check_leakage
+        from backend.retrieval.leakage import _texts, check_leakage
         from backend.data.splits import SPLIT_COLUMN
         from backend.retrieval.cache import EmbeddingCache, embed_with_cache
         from backend.retrieval.embeddings import load_embedder

@@ -11,8 +11,8 @@ import pytest
 from backend.data import store
 from backend.data.dedup import dedup, normalise_text
 from backend.data.filters import ColumnFilter, filter_rows, parse_where
-from backend.data.saige_filter import (SaigeFilter, apply_saige_filter, filter_saige, saige_distributions,
-                                       saige_mask)
+from backend.data.filters import filter_with as filter_saige
+from backend.recipes.saige.filter import SaigeFilter, apply_saige_filter, saige_distributions, saige_mask
 from backend.errors import LabError
 from backend.recipes.saige import ALIGNMENT_LEVELS, HARM_DIMENSIONS, PRINCIPLES, alignment_level, weighted_score
 
@@ -354,7 +354,7 @@ def test_filter_rows_with_saige_sliders_keeps_seed_order(state, saige_dbs):
     frame = saige_frame(saige_dbs[0])
     save("saige-all", "saige", frame)
     sliders = SaigeFilter(max_harm=0.3, min_buddhist=5, min_alignment="moderate")
-    version = filter_rows("saige-all", [parse_where("difficulty_level>=2")], "saige-some", saige=sliders)
+    version = filter_rows("saige-all", [parse_where("difficulty_level>=2")], "saige-some", sliders=sliders)
     keep = saige_mask(frame, sliders) & (frame["difficulty_level"] >= 2).to_numpy()
     assert 0 < keep.sum() < len(frame)
     assert store.load_frame(version)["experience_id"].tolist() == python_order(frame, keep)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.data import demo_text
+from backend.recipes.orgaccess import demo_text
 from backend.data.demo import DEMO_DATASETS, create_demo_datasets, write_demo_sources
 from backend.data.store import load_frame, resolve
 from backend.recipes.saige import alignment_level, weighted_score

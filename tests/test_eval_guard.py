@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from backend.evaluation.guard import paper_compatible, score_task
+from backend.recipes.guard.scoring import paper_compatible_scores as paper_compatible, score_task
 
 
 def their_cal_f1(path, task, process_label):
@@ -132,7 +132,7 @@ def test_cli_weighted_average_over_benchmarks(tmp_path):
 
 def test_guard_score_carries_a_drawable_confusion_matrix():
     """The Evaluate page draws metrics["confusion"] as labels x columns: guard stores that shape, like orgaccess."""
-    from backend.evaluation.scoring import _guard
+    from backend.recipes.guard.scoring import score_parsed as _guard
     from tests.trace_support import guard_trace
 
     rows = [{"prompt_harm_label": g, "response_refusal_label": None, "response_harm_label": None}

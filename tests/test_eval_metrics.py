@@ -4,7 +4,7 @@ import random
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from backend.evaluation.metrics import UNPARSEABLE, binary_scores, classification_report, weighted_average
+from backend.metrics.classification import UNPARSEABLE, binary_scores, classification_report, weighted_average
 
 LABELS = ["full", "partial", "rejected"]
 

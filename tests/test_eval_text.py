@@ -1,6 +1,6 @@
 import pytest
 
-from backend.evaluation.text import exact_match, normalise_answer, quote_faithfulness, rouge_l, token_f1
+from backend.metrics.text import exact_match, normalise_answer, quote_faithfulness, rouge_l, token_f1
 
 
 def test_normalise_and_exact_match():

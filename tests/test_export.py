@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from backend.data import store
-from backend.data.export import FORMATS, export_dataset, render_text, token_length_stats
+from backend.training.sft_export import FORMATS, export_dataset, render_text, token_length_stats
 from backend.errors import DataError, LabError
 from backend.recipes import get_recipe
 from backend.traces.tokens import count_chat_tokens

@@ -5,7 +5,8 @@ import sqlite3
 import pytest
 
 from backend.data import store
-from backend.data.importers import import_dataset, pipeline, readers
+from backend.data.importers import import_dataset, pipeline
+from backend.formats import records as readers
 from backend.errors import DataError, LabError
 from fixtures_data import (EXPERIENCES, GUARDREASONER_ROWS, TRAINING_DATA, msrs_corpus, orgaccess_rows, saige_db,
                            write_csv, write_json, write_jsonl)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from backend.data import store
-from backend.data.importers import SUPPORTED, import_dataset, readers
+from backend.data.importers import SUPPORTED, import_dataset
+from backend.formats import files, records as readers
 from backend.errors import LabError
 from backend.recipes import RECIPES
 from fixtures_data import (GUARDREASONER_ROWS, POLICY_SAMPLES, TRAINING_DATA, WILDGUARD_ROWS, large_jsonl,
@@ -47,7 +48,7 @@ def test_generic_jsonl_with_mapping_keeps_extra_columns(state, tmp_path):
     assert rows["custom-7"]["response"] == "Paris" and rows["custom-7"]["flag"] == "true"
     assert version.params["mapping"] == {"prompt": "question", "response": "answer", "label": "y", "id": "uid"}
     [source] = version.params["files"]
-    assert source["name"] == "qa.jsonl" and source["sha256"] == readers.sha256_file(path)
+    assert source["name"] == "qa.jsonl" and source["sha256"] == files.sha256_file(path)
     assert version.summary["files"] == {"qa.jsonl": 2} and version.summary["dropped"] == 0
 
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from backend.data import leakage, store
-from backend.data.leakage import latest_leakage_job, launch_leakage, leakage_report, normalise, run_leakage_job
+from backend.data import store
+from backend.retrieval import leakage
+from backend.retrieval.leakage import latest_leakage_job, launch_leakage, leakage_report, normalise, run_leakage_job
 from backend.data.splits import split_dataset
 from backend.errors import LabError
 from backend.jobs import manager

@@ -23,8 +23,8 @@ import pytest
 
 from backend.data import store
 from backend.data.importers import import_dataset
-from backend.data.importers.guard import benchmark_task, split_dialogue
-from backend.data.importers.readers import Where
+from backend.formats.where import Where
+from backend.recipes.guard.importer import benchmark_task, split_dialogue
 from backend.data.splits import split_dataset
 from backend.data.uploads import import_upload
 from backend.errors import DataError, LabError

@@ -7,7 +7,7 @@ import pytest
 
 from backend.data import store
 from backend.data.demo import create_demo_datasets
-from backend.data.export import export_dataset
+from backend.training.sft_export import export_dataset
 from backend.recipes.base import loads_json
 from backend.retrieval.raft_builder import RaftBuildRequest, build_raft_dataset
 from backend.jobs import manager

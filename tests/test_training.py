@@ -13,7 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from backend.data.demo import guard_rows
+from backend.recipes.guard.demo import guard_rows
 from backend.data.store import VersionWriter
 from backend.errors import DataError, LabError
 from backend.jobs import manager

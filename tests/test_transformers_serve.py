@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from backend.data.demo import write_guard_source
+from backend.recipes.guard.demo import write_guard_source
 from backend.data.importers import import_dataset
 from backend.training.tiny import build_tiny_model
 from tests.browser_support import ROOT

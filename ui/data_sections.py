@@ -12,19 +12,19 @@ import streamlit as st
 from backend.config import state_path
 from backend.data.dedup import dedup
 from backend.data.filters import filter_rows, parse_where, preview_mask
-from backend.data.saige_filter import SaigeFilter
-from backend.data import export as exporting
+from backend.training import sft_export as exporting
 from backend.data import splits as splitting
 from backend.data.importers import SUPPORTED, import_dataset, import_notes
-from backend.data.leakage import latest_leakage_job, launch_leakage
+from backend.retrieval.leakage import latest_leakage_job, launch_leakage
 from backend.data import store
 from backend.data.store import DatasetVersion
 from backend.data.uploads import import_upload
 from backend.jobs.gpus import gpu_inventory
 from backend.recipes import RECIPES, get_recipe
-from backend.recipes.saige import ALIGNMENT_LEVELS, HARM_DIMENSIONS, PRINCIPLES
-from backend.data.importers.guard import TaskNeeded
+from backend.recipes.base import Recipe
+from backend.recipes.curating import Control, CurateFilter, RowFilter
 from backend.data.importers.normalise import BadLabels
+from backend.recipes.importing import OptionNeeded
 from ui.common import attempt, frame_of, remembered, select_version, set_current_dataset
 from ui.jobs import live_job
 
@@ -34,21 +34,13 @@ SPLIT_DONE = "data_split_done"  # the split's message, shown after the rerun tha
 DATA_PICKERS = ("data_browse", "data_curate", "data_split", "data_leak", "data_export")  # the tabs' pick_version keys
 
 
-_UPLOAD_HELP = {
-    "raft": "An MSRS corpus: one .zip of the story folder (documents/*.txt and queries_*.json), or the documents' "
-            ".txt files and the queries_*.json files selected together.",
-    "guard": "GuardReasoner benchmark files (0_1_AegisSafetyTest.json, ...), WildGuardMix or seed 000 files; "
-             "a .zip of them works too.",
-    "orgaccess": "The released easy/medium/hard-00000-of-00001.parquet files together (or a .zip of them).",
-}
-_TASK_FROM_NAME = "from the file name"
-TASK_BOX = "Task of GuardReasoner benchmark files"
 BAD_LABELS = "Bad labels"  # the import option for values outside a column's choices
 
 
 def import_data() -> None:
-    recipe = st.selectbox("Recipe", list(RECIPES), **remembered("data_import_recipe"),
+    recipe = st.selectbox("Recipe", [r for r in RECIPES if RECIPES[r].importer], **remembered("data_import_recipe"),
                           format_func=lambda r: f"{r}: {RECIPES[r].title}")
+    importer = RECIPES[recipe].importer
     st.caption(SUPPORTED.get(recipe, ""))
     name = st.text_input("Dataset name", placeholder="e.g. wildguard-train", **remembered("data_import_name"))
     source = st.radio("Source", ["Upload files", "Path on the server"], horizontal=True,
@@ -56,7 +48,7 @@ def import_data() -> None:
     uploads, paths = [], []
     if source == "Upload files":
         uploads = st.file_uploader("Files", accept_multiple_files=True, key="data_import_files",
-                                   help=_UPLOAD_HELP.get(recipe, "Data files, or a .zip of them.")) or []
+                                   help=importer.upload_help) or []
     else:
         text = st.text_area("Paths (one per line: files or folders)", **remembered("data_import_paths"))
         paths = [line.strip() for line in text.splitlines() if line.strip()]
@@ -68,23 +60,21 @@ def import_data() -> None:
                                 help="Values outside a column's choices: rows whose "
                                      + "; ".join(f"{c} is not {' / '.join(v)}" for c, v in choices.items())
                                      + ". error: stop and list them; drop: leave those rows out; keep: import them "
-                                       "as they are" + (" (seed 003's split uses every row)" if recipe == "orgaccess"
+                                       "as they are" + (f" ({importer.bad_label_note})" if importer.bad_label_note
                                                          else ""))
-    task = None
-    if recipe == "guard":
-        choice = st.selectbox(TASK_BOX, [_TASK_FROM_NAME, "prompt", "response", "refusal"],
-                              **remembered("data_import_task"),
-                              help="A benchmark file's label belongs to one task; the published names (0_1_AegisSafety"
-                                   "Test.json, ...) say which. Choose it for files with other names.")
-        task = None if choice == _TASK_FROM_NAME else choice
+    extra = {}  # the recipe's import options (e.g. the task of benchmark files); None = let the importer infer it
+    for option in importer.options:
+        choice = st.selectbox(option.label, [option.unset, *option.choices],
+                              **remembered(f"data_import_{option.name}"), help=option.help)
+        extra[option.name] = None if choice == option.unset else choice
     mapping = None
-    if recipe == "generic":
+    if importer.mapping_box:
         text = st.text_input("Column mapping (recipe column=source column, comma separated)",
                              placeholder="prompt=question, response=answer, label=category",
                              **remembered("data_import_mapping"))
         mapping = dict(p.split("=", 1) for p in (s.strip() for s in text.split(",")) if "=" in p) or None
     if st.button("Import", type="primary", key="data_import_go", disabled=not name or not (uploads or paths)):
-        options = dict(on_bad_label=on_bad_label, mapping=mapping, task=task)
+        options = dict(on_bad_label=on_bad_label, mapping=mapping, **extra)
         with st.spinner("Importing..."):
             if uploads:
                 dv = attempt(_importing, import_upload, recipe, name, [(u.name, u) for u in uploads], **options)
@@ -99,15 +89,17 @@ def import_data() -> None:
                 show_summary(dv.summary)
 
 
-def _importing(action, *args, **kwargs) -> DatasetVersion | None:
-    """An import; bad labels that stop it say where on this form to choose (the backend names no CLI flag)."""
+def _importing(action, recipe: str, *args, **kwargs) -> DatasetVersion | None:
+    """An import; bad labels or a missing import option that stop it say where on this form to choose (the backend
+    names no CLI flag)."""
     try:
-        return action(*args, **kwargs)
+        return action(recipe, *args, **kwargs)
     except BadLabels as exc:
         st.error(exc.with_hint(f"choose drop or keep under '{BAD_LABELS}' above and import again"))
         return None
-    except TaskNeeded as exc:
-        st.error(exc.with_hint(f"under '{TASK_BOX}' above"))
+    except OptionNeeded as exc:
+        option = get_recipe(recipe).importer.option(exc.option)
+        st.error(exc.with_hint(f"under '{option.label}' above"))
         return None
 
 
@@ -149,30 +141,34 @@ def _histograms(before: pd.DataFrame, after: pd.DataFrame, columns: list[tuple[s
         col.plotly_chart(fig, width="stretch", key=f"data_hist_{column}")
 
 
-def _saige_sliders() -> SaigeFilter:
-    defaults = SaigeFilter()
-    a, b, c = st.columns(3)
-    max_harm = a.slider("Max harm", 0.0, 1.0, defaults.max_harm, 0.01, **remembered("data_saige_max_harm"),
-                        help="keep experiences with actual_harm at or below this")
-    min_buddhist = b.slider("Min weighted Buddhist score", 0.0, 10.0, defaults.min_buddhist, 0.1,
-                            **remembered("data_saige_min_buddhist"),
-                            help="0.25 ahimsa + 0.20 sacca + 0.25 karuna + 0.20 panna + 0.10 upekkha")
-    min_alignment = c.select_slider("Min alignment level", ALIGNMENT_LEVELS, defaults.min_alignment,
-                                    help="the stored alignment level; good = good or excellent",
-                                    **remembered("data_saige_min_alignment"))
-    with st.expander("Per-principle minimums, per-harm maximums, difficulty"):
-        pcols = st.columns(len(PRINCIPLES))
-        principle_min = {p: col.slider(p, 0.0, 10.0, 0.0, 0.5, **remembered(f"data_saige_min_{p}"))
-                         for p, col in zip(PRINCIPLES, pcols)}
-        hcols = st.columns(len(HARM_DIMENSIONS))
-        harm_max = {d: col.slider(d, 0.0, 1.0, 1.0, 0.05, **remembered(f"data_saige_max_{d}"))
-                    for d, col in zip(HARM_DIMENSIONS, hcols)}
-        lo, hi = st.slider("Difficulty", 1, 5, (1, 5), **remembered("data_saige_difficulty"))
-    return SaigeFilter(
-        max_harm=max_harm, min_buddhist=min_buddhist, min_alignment=min_alignment,
-        principle_min={p: v for p, v in principle_min.items() if v > 0},
-        harm_max={d: v for d, v in harm_max.items() if v < 1},
-        difficulty_min=lo if lo > 1 else None, difficulty_max=hi if hi < 5 else None)
+def _control(where, curate: CurateFilter, control: Control, key: str):
+    """One slider of a recipe's curate filter: over choices, a range, or numbers."""
+    default = curate.default(control)
+    if control.choices:
+        return where.select_slider(control.label, control.choices, default, help=control.help, **remembered(key))
+    step = {"step": control.step} if control.step is not None else {}
+    return where.slider(control.label, control.low, control.high, default, **step, help=control.help,
+                        **remembered(key))
+
+
+def _control_rows(recipe: Recipe, rows: tuple[tuple[Control, ...], ...], values: dict) -> None:
+    for row in rows:
+        # a row of one slider spans the page; several sit side by side
+        places = [st] if len(row) == 1 else st.columns(len(row))
+        for where, control in zip(places, row):
+            values[control.name] = _control(where, recipe.curate_filter, control,
+                                            f"data_{recipe.name}_{control.name}")
+
+
+def _recipe_sliders(recipe: Recipe) -> RowFilter:
+    """The recipe's own curate filter, as the sliders it declares (`Recipe.curate_filter`)."""
+    curate = recipe.curate_filter
+    values: dict = {}
+    _control_rows(recipe, curate.controls, values)
+    if curate.more_controls:
+        with st.expander(curate.more_title):
+            _control_rows(recipe, curate.more_controls, values)
+    return curate.from_controls(values)
 
 
 def _generic_filters(frame: pd.DataFrame) -> list:
@@ -198,18 +194,19 @@ def _generic_filters(frame: pd.DataFrame) -> list:
 
 def curate(dv: DatasetVersion) -> None:
     frame = frame_of(dv)
-    saige = _saige_sliders() if dv.recipe == "saige" else None
-    filters = _generic_filters(frame) if dv.recipe != "saige" else []
-    mask = attempt(preview_mask, frame, dv.recipe, filters, saige)
+    recipe = get_recipe(dv.recipe)
+    sliders = _recipe_sliders(recipe) if recipe.curate_filter else None
+    filters = _generic_filters(frame) if not recipe.curate_filter else []
+    mask = attempt(preview_mask, frame, dv.recipe, filters, sliders)
     if mask is None:
         return
     kept = frame[mask]
     st.metric("Rows kept", f"{len(kept):,} of {len(frame):,}")
-    if saige is not None:
-        _histograms(frame, kept, [("actual_harm", "Harm"), ("buddhist_weighted", "Weighted Buddhist score")])
+    if recipe.curate_filter and recipe.curate_filter.charts:
+        _histograms(frame, kept, list(recipe.curate_filter.charts))
     out = st.text_input("Save as dataset", value=f"{dv.dataset}-filtered", **remembered(f"data_filter_out_{dv.dataset}"))
     if st.button("Save filtered dataset", type="primary", key="data_filter_save"):
-        new = attempt(filter_rows, dv.ref, filters, out, saige=saige)
+        new = attempt(filter_rows, dv.ref, filters, out, sliders=sliders)
         if new:  # every tab and page now offers the new dataset: after a rerun, since the pickers are drawn
             st.session_state[CURATE_DONE] = (f"Saved {new.ref}: {new.rows:,} rows.", None)
             set_current_dataset(new)

@@ -5,7 +5,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from backend.evaluation.metrics import UNPARSEABLE
+from backend.metrics.classification import UNPARSEABLE
+from backend.recipes import get_recipe
 
 
 def confusion_chart(confusion: dict, normalise: bool, key: str) -> tuple[str, str] | None:
@@ -56,7 +57,6 @@ def show_examples(examples: list[dict], key: str) -> None:
                 st.text(p["trace"])
 
 
-LABEL_KEYS = {"guard": "prompt_harm_label", "orgaccess": "expected_response"}  # the confusion matrix's label
 CARD_KEYS = ("accuracy", "macro_f1", "precision", "recall", "exact_match", "token_f1", "rouge_l", "unparseable")
 
 
@@ -68,7 +68,8 @@ def show_results(results: dict, predictions: list[dict] | None, recipe: str, key
                  ident: str = "") -> None:
     """An evaluation's (or a scored predictions file's) results: the headline and three other numbers (never
     the headline twice), the per-task / per-policy / per-class / per-difficulty tables and the confusion
-    matrix; with `predictions`, the examples behind a clicked cell (or RAFT's shortest answers)."""
+    matrix; with `predictions`, the examples behind a clicked cell (or those the recipe picks to review, e.g.
+    RAFT's shortest answers)."""
     metrics, headline = results["metrics"], results["headline"]
     value = results["headline_value"]
     cols = st.columns(4)
@@ -88,13 +89,14 @@ def show_results(results: dict, predictions: list[dict] | None, recipe: str, key
     if metrics.get("by_difficulty"):
         st.dataframe(pd.DataFrame({d: {k: r[k] for k in ("n", "accuracy", "macro_f1", "unparseable")}
                                    for d, r in metrics["by_difficulty"].items()}).T, width="stretch")
+    scorer = get_recipe(recipe).scorer
     confusion = metrics.get("confusion")
-    if confusion and (recipe in LABEL_KEYS or predictions is None):
+    if confusion and (scorer.confusion_label or predictions is None):
         normalise = st.toggle("Normalise rows", key=f"{key}_normalise")
         clicked = confusion_chart(confusion, normalise, key=f"{key}_confusion_{ident}")
         if predictions is None:
             return
-        label_key = LABEL_KEYS[recipe] if not metrics.get("policies") else "policy_label"
+        label_key = scorer.confusion_label if not metrics.get("policies") else "policy_label"
         if clicked and clicked != st.session_state.get(f"{key}_cell_clicked"):  # a new click moves both boxes
             st.session_state[f"{key}_cell_clicked"] = clicked
             st.session_state[f"{key}_cell_gold"], st.session_state[f"{key}_cell_pred"] = clicked
@@ -102,9 +104,8 @@ def show_results(results: dict, predictions: list[dict] | None, recipe: str, key
         gold = a.selectbox("Gold", confusion["labels"], key=f"{key}_cell_gold")
         predicted = b.selectbox("Predicted", confusion["columns"], key=f"{key}_cell_pred")
         show_examples(cell_examples(predictions, label_key, gold, predicted), key=f"{key}_examples")
-    elif recipe == "raft" and predictions:
-        worst = sorted(predictions, key=lambda p: len(p["predict"] or ""))[:20]
-        show_examples(worst, key=f"{key}_examples")
+    elif predictions and (examples := scorer.examples_to_review(predictions)):
+        show_examples(examples, key=f"{key}_examples")
 
 
 def flat_metrics(results: dict) -> dict[str, float]:

@@ -1,4 +1,6 @@
-"""Where a job runs: this machine's queue, or a Slurm cluster with its resources (only offered when sbatch exists)."""
+"""Where a job runs: this machine's queue, or a Slurm cluster with its resources (only offered when sbatch exists).
+
+The Slurm widgets, their labels and defaults come from SlurmOptions' field metadata (ui/field_form.py)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,6 +8,7 @@ import streamlit as st
 from backend.errors import LabError
 from backend.jobs import slurm
 from backend.jobs.slurm import SlurmOptions
+from ui.field_form import field_widget, form_fields, start_value, widget_key
 
 LOCAL, CLUSTER = "This machine", "Slurm cluster"
 
@@ -23,14 +26,11 @@ def executor_picker(key: str) -> SlurmOptions | None | bool:
                      help="Slurm: the job is submitted with sbatch; the state folder must be shared with the nodes")
     if where == LOCAL:
         return None
-    cols = st.columns(5)
-    partition = cols[0].text_input("Partition (empty = default)", key=f"{key}_partition")
-    gpus = int(cols[1].number_input("GPUs", 0, 64, 1, key=f"{key}_slurm_gpus"))
-    cpus = int(cols[2].number_input("CPUs", 1, 512, 2, key=f"{key}_cpus"))
-    mem = cols[3].text_input("Memory", "8G", key=f"{key}_mem")
-    time_limit = cols[4].text_input("Time limit", "04:00:00", key=f"{key}_time")
+    defaults, shown = SlurmOptions(), form_fields(SlurmOptions)
+    values = {f.name: field_widget(col, f, start_value(f, defaults), key=widget_key(f, key))
+              for col, f in zip(st.columns(len(shown)), shown)}
     try:
-        return SlurmOptions(partition=partition or None, gpus=gpus, cpus=cpus, mem=mem, time=time_limit)
+        return SlurmOptions(**values)
     except LabError as exc:
         st.error(str(exc))
         return False

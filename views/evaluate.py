@@ -7,9 +7,10 @@ import streamlit as st
 
 from backend.errors import LabError
 from backend.evaluation.estimate import DEFAULT_ROWS, estimate_evaluation, suggested_max_new_tokens
-from backend.evaluation.predictions import as_results, score_predictions_upload
+from backend.evaluation.predictions import as_results, prediction_recipes, score_predictions_upload
 from backend.evaluation.runner import EvalRequest, launch_evaluation, list_evaluations, load_results, run_checkpoints
 from backend.jobs import manager
+from backend.recipes import get_recipe
 from backend.traces import records
 from backend.traces.teachers import Teacher
 from ui.common import attempt, pick_version
@@ -17,7 +18,7 @@ from ui.evaluation_views import comparison_table, show_results
 from ui.executor import executor_picker
 from ui.jobs import live_job
 
-PREDICTION_RECIPES = ["guard", "orgaccess", "raft", "generic"]  # as `eval predictions --recipe`
+PREDICTION_RECIPES = prediction_recipes()  # as `eval predictions --recipe`
 PREDICTION_FIELDS = ("prompt", "label", "predict")
 SOURCES = {"A training run": "run", "A base model (+ adapter)": "base", "A teacher endpoint": "teacher"}
 
@@ -66,7 +67,7 @@ with new_tab:
             model = a.text_input("Teacher model", "gpt-4o-mini", key="evaluate_teacher")
             base_url = b.text_input("Base URL (empty = OpenAI)", key="evaluate_teacher_url")
             request["teacher"] = attempt(Teacher, model=model, base_url=base_url or None)
-        if dv.recipe == "raft":
+        if get_recipe(dv.recipe).documents_table:  # questions over a corpus: distractors can be mixed in
             request["distractors"] = int(st.number_input("Distractor stress test: extra retrieved documents (0 = off)",
                                                          0, 20, 0, key="evaluate_distractors"))
         suggestion = attempt(suggested_tokens, dv.ref, dv.content_hash, request["split"], SOURCES[source])
@@ -125,18 +126,20 @@ with file_tab:
     upload = st.file_uploader("Predictions file", type=["jsonl", "json", "csv"], key="evaluate_file_upload")
     a, b = st.columns(2)
     file_recipe = a.selectbox("Recipe", PREDICTION_RECIPES, key="evaluate_file_recipe")
-    task = b.selectbox("Task (guard)", ["prompt", "response", "refusal"], key="evaluate_file_task",
-                       disabled=file_recipe != "guard", help="which of GuardReasoner's three tasks the labels are for")
-    paper = st.checkbox("Paper-compatible scoring (GuardReasoner's own evaluate.py, quirks included)",
-                        key="evaluate_file_paper", disabled=file_recipe != "guard")
+    options = {}  # the options this recipe's scoring declares (guard: the task, GuardReasoner's own scoring)
+    for option in get_recipe(file_recipe).scorer.prediction_options:
+        widget_key = f"evaluate_file_{option.widget or option.name}"
+        if option.is_flag:
+            options[option.name] = st.checkbox(option.label, key=widget_key, help=option.help)
+        else:
+            options[option.name] = b.selectbox(option.label, option.choices, key=widget_key, help=option.help)
     mapping_text = st.text_input("Column mapping (ours=the file's, comma separated)", key="evaluate_file_map",
                                  placeholder="label=gold, predict=output, prompt=input")
     if st.button("Score file", type="primary", key="evaluate_file_go", disabled=upload is None):
         mapping = attempt(parse_mapping, mapping_text)
         if mapping is not None:
-            scored = attempt(score_predictions_upload, upload.name, upload, file_recipe,
-                             task=task if file_recipe == "guard" else None,
-                             paper_compatible=paper and file_recipe == "guard", mapping=mapping or None)
+            scored = attempt(score_predictions_upload, upload.name, upload, file_recipe, mapping=mapping or None,
+                             **options)
             st.session_state["evaluate_file_scored"] = (scored, file_recipe, upload.name) if scored else None
     scored_file = st.session_state.get("evaluate_file_scored")
     if scored_file:

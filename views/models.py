@@ -2,12 +2,10 @@
 import pandas as pd
 import streamlit as st
 
-from backend.models.export import ExportRequest, launch_export
+from backend.models.export import DEFAULT_FORMATS, FORMATS, ExportRequest, launch_export
 from backend.models.registry import delete_model, list_models
 from ui.common import attempt
 from ui.jobs import live_job
-
-FORMATS = ("merged", "gguf-f16", "gguf-q8_0", "modelfile", "card", "hub")
 
 st.title(":material/inventory_2: Models")
 models = attempt(list_models) or []
@@ -27,7 +25,7 @@ st.json({k: model[k] for k in ("path", "job_id", "base_model", "method", "datase
         expanded=False)
 
 st.subheader("Export")
-formats = st.multiselect("Formats", FORMATS, default=["merged", "gguf-q8_0", "modelfile", "card"], key="models_formats",
+formats = st.multiselect("Formats", FORMATS, default=list(DEFAULT_FORMATS), key="models_formats",
                          help="merged 16-bit safetensors; GGUF f16 / q8_0 (read back and checked); an Ollama Modelfile; "
                               "a model card; push to the Hugging Face Hub (needs HF_TOKEN and network)")
 repo = st.text_input("Hub repository (for 'hub')", key="models_repo") if "hub" in formats else None

@@ -10,7 +10,6 @@ from backend.jobs.system import process_snapshot, system_snapshot
 from backend.training.metrics import MetricsSeries
 from ui.jobs import job_controls
 
-ACTIVE = ("queued", "starting", "running")
 TICK_SECONDS = 2
 CHARTS = (("loss", "Loss", ("loss", "eval_loss")), ("learning_rate", "Learning rate", ("learning_rate",)),
           ("grad_norm", "Grad norm", ("grad_norm",)), ("tokens_per_second", "Tokens / s", ("tokens_per_second",)))
@@ -21,7 +20,7 @@ if not jobs:
     st.info("No training jobs yet: start one on the Train page.")
     st.stop()
 ids = [j.id for j in jobs]
-drawn = {j.id: j.status for j in jobs}  # the statuses this run of the page shows (the picker, the controls)
+drawn = {j.id: j for j in jobs}  # the jobs as this run of the page shows them (the picker, the controls)
 wanted = st.query_params.get("job") or st.session_state.get("train_job")
 if st.session_state.get("monitor_job") in ids:
     # The browser keeps a selectbox's old label when only its text changes ("· starting" while the job runs):
@@ -29,16 +28,16 @@ if st.session_state.get("monitor_job") in ids:
     st.session_state["monitor_job"] = st.session_state["monitor_job"]
     wanted = None
 job_id = st.selectbox("Training job", ids, index=ids.index(wanted) if wanted in ids else 0, key="monitor_job",
-                      format_func=lambda i: f"{i} · {drawn[i]}")
+                      format_func=lambda i: f"{i} · {drawn[i].status}")
 job_controls(job_id, key="monitor")
-active = drawn[job_id] in ACTIVE
+active = drawn[job_id].active
 
 
 def series_for(job) -> MetricsSeries:
     """Kept in the session, so each refresh reads only the bytes appended since the last one."""
     cache = st.session_state.setdefault("monitor_series", {})
     if job.id not in cache:
-        cache[job.id] = MetricsSeries(Path(job.job_dir) / "metrics.jsonl")
+        cache[job.id] = MetricsSeries(Path(job.job_dir))
     return cache[job.id]
 
 
@@ -55,7 +54,7 @@ def chart(data: dict, keys: tuple[str, ...], title: str, key: str):
 def redraw_if_changed(job) -> None:
     """A status that moved on since the page was drawn (starting -> running -> succeeded): draw the whole page
     again, so the picker and the buttons say what the job is doing now and the ticking stops when it ends."""
-    if job.status != drawn.get(job.id):
+    if job.id not in drawn or job.status != drawn[job.id].status:
         st.rerun()
 
 
@@ -82,7 +81,7 @@ def live():
     cols[0].metric("CPU", f"{system['cpu_percent']:.0f}%")
     cols[1].metric("RAM", f"{system['ram_used_gb']:.1f} / {system['ram_total_gb']:.1f} GB")
     cols[2].metric("Disk free", f"{system['disk']['free_gb']:.0f} GB")
-    if job.pid and job.status in ACTIVE:
+    if job.pid and job.active:
         proc = process_snapshot(job.pid)
         if proc["alive"]:  # two short metrics: one "0.69 GB · 33% CPU" did not fit its column
             cols[3].metric("Job memory", f"{proc['rss_gb']:.2f} GB", help=f"resident memory of process {job.pid}")
@@ -105,7 +104,7 @@ st.subheader("Compare runs")
 chosen = st.multiselect("Runs", ids, default=ids[:2], key="monitor_overlay")
 
 
-@st.fragment(run_every=TICK_SECONDS if any(drawn[i] in ACTIVE for i in chosen) else None)
+@st.fragment(run_every=TICK_SECONDS if any(drawn[i].active for i in chosen) else None)
 def compare():
     """The chosen runs' training loss from the same session-kept series as above (each tick reads only what
     was appended), so a running or resumed run's curve grows here too."""

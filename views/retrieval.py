@@ -3,21 +3,24 @@ RAFT training examples (oracle + distractor documents per question)."""
 import pandas as pd
 import streamlit as st
 
+from backend.recipes import RECIPES
 from backend.retrieval.build import launch_index_build
 from backend.retrieval.index import list_indexes
 from backend.retrieval.metrics import evaluate_index
-from backend.retrieval.raft_builder import RaftBuildRequest, build_raft_dataset
+from backend.retrieval.raft_builder import EXAMPLES_SUMMARY_KEY, RaftBuildRequest, build_raft_dataset
 from backend.retrieval.search import search
 from ui.common import attempt, pick_version
 from ui.jobs import live_job
 
 MODES = ("hybrid", "dense", "bm25")
+# The recipe whose versions carry a documents corpus (the pickers below filter by one recipe).
+CORPUS_RECIPE = next(name for name, recipe in RECIPES.items() if recipe.documents_table)
 
 st.title(":material/search: Retrieval")
 build_tab, search_tab, evaluate_tab, raft_tab = st.tabs(["Index", "Search", "Evaluate", "RAFT examples"])
 
 with build_tab:
-    dv = pick_version("retrieval_build", recipe="raft")
+    dv = pick_version("retrieval_build", recipe=CORPUS_RECIPE)
     if dv:
         a, b, c, d = st.columns(4)
         model = a.text_input("Embedding model", "all-MiniLM-L6-v2", key="retrieval_model",
@@ -77,7 +80,7 @@ with evaluate_tab:
                            "documents rank by their best chunk.")
 
 with raft_tab:
-    dv = pick_version("retrieval_raft", recipe="raft")
+    dv = pick_version("retrieval_raft", recipe=CORPUS_RECIPE)
     if dv:
         a, b, c, d = st.columns(4)
         index = a.selectbox("Distractors from", ["(random documents)"] + names, key="retrieval_raft_index")
@@ -89,9 +92,10 @@ with raft_tab:
                 dataset=dv.ref, index=None if index.startswith("(") else index, distractors=int(k), oracle_p=p,
                 seed=int(seed)))
             if built:
-                st.success(f"Built {built.ref}: {built.rows} examples; {built.summary['raft']['share_with_oracle']:.0%} "
-                           f"with the oracle, {built.summary['raft']['distractors_per_example']:.1f} distractors each. "
+                stats = built.summary[EXAMPLES_SUMMARY_KEY]
+                st.success(f"Built {built.ref}: {built.rows} examples; {stats['share_with_oracle']:.0%} "
+                           f"with the oracle, {stats['distractors_per_example']:.1f} distractors each. "
                            "Next: write chain-of-thought answers on the Traces page with the 'cot' template.")
-        raft = dv.summary.get("raft")
-        if raft:
-            st.json(raft)
+        stats = dv.summary.get(EXAMPLES_SUMMARY_KEY)
+        if stats:
+            st.json(stats)

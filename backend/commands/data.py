@@ -55,18 +55,32 @@ def cmd_demo(args):
          lambda: "\n".join(f"created {v.ref} ({v.recipe}, {v.rows} rows)" for v in created) or "demo datasets already exist")
 
 
+def _import_options() -> dict:
+    """{option name: (the recipes that take it, the ImportOption)}: each becomes a flag of `data import`."""
+    from backend.recipes import RECIPES
+
+    found: dict = {}
+    for recipe in RECIPES.values():
+        for option in recipe.importer.options if recipe.importer else ():
+            owners, _ = found.setdefault(option.name, ([], option))
+            owners.append(recipe.name)
+    return found
+
+
 def cmd_import(args):
     from backend.data.importers import import_dataset, import_notes
-    from backend.data.importers.guard import TaskNeeded
     from backend.data.importers.normalise import BadLabels
+    from backend.recipes.importing import OptionNeeded
 
+    options = {name: getattr(args, name) for name in _import_options()}
     try:
         dv = import_dataset(args.recipe, args.name, args.paths, on_bad_label=args.on_bad_label,
-                            mapping=_kv(args.map, "--map") or None, description=args.description, task=args.task)
+                            mapping=_kv(args.map, "--map") or None, description=args.description, **options)
     except BadLabels as exc:  # the backend names no flag; the CLI says which one
         raise LabError(exc.with_hint("choose --on-bad-label drop or keep")) from None
-    except TaskNeeded as exc:
-        raise LabError(exc.with_hint("with --task prompt|response|refusal")) from None
+    except OptionNeeded as exc:
+        choices = "|".join(_import_options()[exc.option][1].choices)
+        raise LabError(exc.with_hint(f"with --{exc.option} {choices}")) from None
     emit(args, _version_json(dv, summary=dv.summary),
          lambda: "\n".join([f"imported {dv.ref}: {dv.rows} rows (hash {dv.content_hash})",
                             *(f"  {note}" for note in import_notes(dv.summary))]))
@@ -84,24 +98,28 @@ def cmd_show(args):
 
 def cmd_filter(args):
     from backend.data.filters import filter_rows, parse_where
-    from backend.data.saige_filter import SaigeFilter
     from backend.data.store import resolve
+    from backend.recipes import RECIPES, get_recipe
 
     source = resolve(args.name)
-    saige = None
-    saige_args = (args.max_harm, args.min_buddhist, args.min_alignment, args.min_principle, args.max_harm_dim,
-                  args.difficulty)
-    if source.recipe == "saige":
+    curate = get_recipe(source.recipe).curate_filter
+    sliders = None
+    slider_args = (args.max_harm, args.min_buddhist, args.min_alignment, args.min_principle, args.max_harm_dim,
+                   args.difficulty)
+    if curate:
         lo, hi = _range(args.difficulty)
-        saige = SaigeFilter(
+        sliders = curate.make(
             **{k: v for k, v in dict(max_harm=args.max_harm, min_buddhist=args.min_buddhist,
                                       min_alignment=args.min_alignment).items() if v is not None},
             principle_min=_kv(args.min_principle, "--min-principle", float),
             harm_max=_kv(args.max_harm_dim, "--max-harm-dim", float),
             difficulty_min=lo, difficulty_max=hi)
-    elif any(a not in (None, []) for a in saige_args):
-        raise LabError(f"the SAIGE options apply to saige datasets only; {source.ref} is {source.recipe} (use --where)")
-    dv = filter_rows(source.ref, [parse_where(w) for w in args.where or []], args.out, saige=saige)
+    elif any(a not in (None, []) for a in slider_args):
+        owners = [r for r in RECIPES.values() if r.curate_filter]
+        raise LabError(f"the {'/'.join(r.curate_filter.title for r in owners)} options apply to "
+                       f"{', '.join(r.name for r in owners)} datasets only; {source.ref} is {source.recipe} "
+                       "(use --where)")
+    dv = filter_rows(source.ref, [parse_where(w) for w in args.where or []], args.out, sliders=sliders)
     emit(args, _version_json(dv, kept=dv.rows, of=source.rows),
          f"{dv.ref}: kept {dv.rows} of {source.rows} rows from {source.ref}")
 
@@ -138,7 +156,7 @@ def cmd_split(args):
 
 
 def cmd_leakage(args):
-    from backend.data.leakage import launch_leakage
+    from backend.retrieval.leakage import launch_leakage
 
     job = launch_leakage(args.name, a=args.a, b=args.b, threshold=args.threshold, max_pairs=args.max_pairs,
                          gpus=args.gpus)
@@ -172,6 +190,8 @@ def _wait_showing_progress(job_id: str, quiet: bool = False, poll: float = 0.5):
     import time
 
     from backend.jobs import manager
+    from backend.jobs.executor import executor_for
+    from backend.jobs.status import JobStatus
 
     shown = None
     while True:
@@ -186,20 +206,20 @@ def _wait_showing_progress(job_id: str, quiet: bool = False, poll: float = 0.5):
                   f"{pace}{eta}", file=sys.stderr, flush=True)
         if job.status in manager.FINAL:
             return job
-        if job.status == "queued" and job.executor == "local":
-            manager.schedule()
+        if job.status == JobStatus.QUEUED:
+            executor_for(job.executor).schedule()
         time.sleep(poll)
 
 
 def cmd_export(args):
-    from backend.data.export import export_dataset
+    from backend.training.sft_export import export_dataset
 
     result = export_dataset(args.name, args.format, args.out, split=args.split)
     emit(args, result.to_json(), f"wrote {result.rows} rows as {result.format} to {result.path} ({result.bytes} bytes)")
 
 
 def cmd_stats(args):
-    from backend.data.export import token_length_stats
+    from backend.training.sft_export import token_length_stats
 
     stats = token_length_stats(args.name, encoding=args.encoding, max_seq_length=args.max_seq_length, split=args.split)
     emit(args, stats, lambda: (f"{stats['rows']} rows, tokens mean {stats['mean']:.0f}, p50 {stats['p50']}, "
@@ -240,11 +260,12 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.add_argument("--on-bad-label", choices=["error", "drop", "keep"], default="error",
                    help="labels outside a column's choices (OrgAccess's release has 37 spellings): error (default: "
                         "stop and list them), drop those rows, or keep them as found (seed 003's split uses every row)")
-    p.add_argument("--task", choices=["prompt", "response", "refusal"],
-                   help="guard: the task of GuardReasoner benchmark files' gold label (default: from the published "
-                        "file name, e.g. 0_1_AegisSafetyTest.json -> prompt; asked for when the name is unknown)")
+    for name, (owners, option) in _import_options().items():
+        p.add_argument(f"--{name}", dest=name, choices=list(option.choices),
+                       help=f"{', '.join(owners)}: {option.cli_help}")
     p.add_argument("--map", nargs="*", metavar="COLUMN=SOURCE",
-                   help="generic: map recipe columns onto source columns, e.g. prompt=question response=answer")
+                   help=f"{', '.join(r.name for r in RECIPES.values() if r.importer and r.importer.mapping_box)}: "
+                        "map recipe columns onto source columns, e.g. prompt=question response=answer")
     p.add_argument("--description", help="free text shown in the dashboard")
 
     p = command("show", cmd_show, "show a dataset version's facts and first rows")
@@ -271,7 +292,10 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     p = command("split", cmd_split, "assign rows to splits (a new version with a `split` column)")
     p.add_argument("name")
-    p.add_argument("--preset", choices=["orgaccess"], help="seed 003's split: train/validation/easy_test/medium_test/hard_test")
+    presets = [preset for recipe in RECIPES.values() for preset in recipe.split_presets]
+    p.add_argument("--preset", choices=[preset.name for preset in presets],
+                   help="a recipe's published split, which sets its own ratios and groups: "
+                        + " ".join(f"{preset.name}: {preset.description}" for preset in presets).replace("%", "%%"))
     p.add_argument("--ratios", help="0.8,0.1,0.1 (train/validation/test) or train=0.7,test=0.3")
     p.add_argument("--stratify", help="label column to stratify by (default: the recipe's label)")
     p.add_argument("--group", help="split separately within each value of this column (e.g. difficulty)")

@@ -8,11 +8,12 @@ from backend.cli import add_executor_options, add_json_flag, slurm_options_from,
 
 def cmd_predictions(args):
     from backend.commands.data import _kv
-    from backend.evaluation.metrics import weighted_average
-    from backend.evaluation.predictions import score_predictions
+    from backend.evaluation.predictions import prediction_options, score_predictions
+    from backend.metrics.classification import weighted_average
 
-    results = [score_predictions(f, args.recipe, task=args.task, paper_compatible=args.paper_compatible,
-                                 mapping=_kv(args.map, "--map") or None) for f in args.files]
+    options = {name: getattr(args, name) for name in prediction_options()}
+    results = [score_predictions(f, args.recipe, mapping=_kv(args.map, "--map") or None, **options)
+               for f in args.files]
     result = results[0] if len(results) == 1 else {"files": results}
     if len(results) > 1:  # GuardReasoner's benchmark average: weighted by each file's rows
         for key in ("f1", "accuracy", "macro_f1", "token_f1"):
@@ -70,15 +71,21 @@ def json_text(results: dict) -> str:
 
 
 def register(groups: argparse._SubParsersAction) -> None:
+    from backend.evaluation.predictions import prediction_options, prediction_recipes
+
     ev = groups.add_parser("eval", help="evaluation: score predictions files and models",
                            description="Evaluation with the papers' metrics.")
     sub = ev.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("predictions", help="score predictions files made elsewhere (LLaMA-Factory, CSV, JSONL); "
                                            "several files: per file and their row-weighted average")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--recipe", required=True, choices=["guard", "orgaccess", "raft", "generic"])
-    p.add_argument("--task", choices=["prompt", "response", "refusal"], help="guard: which of the three tasks")
-    p.add_argument("--paper-compatible", action="store_true", help="guard: GuardReasoner's own scoring, quirks included")
+    p.add_argument("--recipe", required=True, choices=prediction_recipes())
+    for option, recipes in prediction_options().values():  # the options the recipes' scoring declares
+        help_text = f"{', '.join(recipes)}: {option.help}"
+        if option.is_flag:
+            p.add_argument(option.flag, dest=option.name, action="store_true", help=help_text)
+        else:
+            p.add_argument(option.flag, dest=option.name, choices=option.choices, help=help_text)
     p.add_argument("--map", nargs="*", metavar="FIELD=COLUMN", help="label=gold predict=output prompt=input")
     add_json_flag(p)
     p.set_defaults(func=cmd_predictions)

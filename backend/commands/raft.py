@@ -7,11 +7,12 @@ from backend.cli import add_json_flag, emit
 
 
 def cmd_build(args):
-    from backend.retrieval.raft_builder import RaftBuildRequest, build_raft_dataset
+    from backend.retrieval.raft_builder import EXAMPLES_SUMMARY_KEY, RaftBuildRequest, build_raft_dataset
 
     dv = build_raft_dataset(RaftBuildRequest(dataset=args.dataset, index=args.index, distractors=args.distractors,
                                              oracle_p=args.oracle_p, seed=args.seed, split=args.split, out=args.out))
-    payload = {"dataset": dv.dataset, "version": dv.version, "ref": dv.ref, "rows": dv.rows, **dv.summary["raft"]}
+    payload = {"dataset": dv.dataset, "version": dv.version, "ref": dv.ref, "rows": dv.rows,
+               **dv.summary[EXAMPLES_SUMMARY_KEY]}
     emit(args, payload, lambda: "\n".join(f"{k}: {v}" for k, v in payload.items()))
 
 

@@ -1,7 +1,7 @@
 """Curation results: a new dataset version made of chosen rows of another, in a chosen order.
 
-The operations live beside this module: saige_filter (the SAIGE sliders), filters (column
-filters for any recipe) and dedup. Each picks row positions; `derive_version` stores them.
+The operations live beside this module: filters (column filters for any recipe, and a recipe's own
+curate filter, `Recipe.curate_filter`) and dedup. Each picks row positions; `derive_version` stores them.
 """
 from __future__ import annotations
 

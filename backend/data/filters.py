@@ -21,10 +21,10 @@ import pandas as pd
 
 from backend.data import store
 from backend.data.curate import derive_version
-from backend.data.saige_filter import SaigeFilter, require_columns, saige_mask, saige_order
 from backend.data.store import DatasetVersion
 from backend.errors import LabError
-from backend.recipes import get_recipe
+from backend.recipes import RECIPES, get_recipe
+from backend.recipes.curating import RowFilter
 
 OPS = ("eq", "ne", "in", "not_in", "min", "max", "contains", "len_min", "len_max", "is_null", "not_null")
 TEXT_COLUMN = "text"
@@ -192,24 +192,46 @@ def filter_mask(frame: pd.DataFrame, filters: list[ColumnFilter], text_columns: 
 
 
 def preview_mask(frame: pd.DataFrame, recipe_name: str, filters: list[ColumnFilter],
-                 saige: SaigeFilter | None = None) -> np.ndarray:
+                 sliders: RowFilter | None = None) -> np.ndarray:
     """What the Curate tab shows while sliders move: the rows that would be kept, without storing anything."""
     text_columns = [c for c in get_recipe(recipe_name).text_columns if c in frame.columns]
     keep = filter_mask(frame, filters, text_columns)
-    return keep & saige_mask(frame, saige) if saige else keep
+    return keep & sliders.mask(frame) if sliders else keep
 
 
-def filter_rows(ref: str, filters: list[ColumnFilter], out: str, saige: SaigeFilter | None = None) -> DatasetVersion:
+def _require_columns(available: list[str], needed: list[str], what: str) -> None:
+    missing = [c for c in needed if c not in available]
+    if missing:
+        raise LabError(f"{what} needs column(s) {', '.join(missing)}, which the data lacks "
+                       f"(it has: {', '.join(map(str, available))})")
+
+
+def _order_columns(sliders: RowFilter, source: DatasetVersion) -> list[str]:
+    """The columns a curate filter reads, plus the stored order it sorts by where the data has one."""
+    return sliders.columns() + [c for c in ("seed_rank",) if c in source.columns]
+
+
+def _slider_params(sliders: RowFilter | None) -> dict:
+    """The settings of the curate filter used, under its key; every recipe filter's key is present (None when
+    unused), so a filter version's params have the same shape whichever recipe made it."""
+    keys = {r.curate_filter.params_key: None for r in RECIPES.values() if r.curate_filter}
+    if sliders is not None:
+        keys[sliders.params_key] = asdict(sliders)
+    return keys
+
+
+def filter_rows(ref: str, filters: list[ColumnFilter], out: str, sliders: RowFilter | None = None) -> DatasetVersion:
     """Store the rows of `ref` that pass every filter as a new version of dataset `out` (same recipe; other
-    tables copied unchanged). With `saige`, the SAIGE sliders apply too and rows come in the seed's order."""
-    if not filters and saige is None:
+    tables copied unchanged). With `sliders` (a recipe's curate filter), those apply too and rows come in the
+    order the filter gives."""
+    if not filters and sliders is None:
         raise LabError(f"no filter given; write one of: {WHERE_SYNTAX}")
     source = store.resolve(ref)
     store.check_output(out, source.recipe)  # the output name, before any work
     recipe = get_recipe(source.recipe)
     virtual_text = TEXT_COLUMN not in source.columns
     text_columns = [c for c in recipe.text_columns if c in source.columns]
-    needed: set[str] = set(saige.columns()) | ({"seed_rank"} & set(source.columns)) if saige else set()
+    needed: set[str] = set(_order_columns(sliders, source)) if sliders else set()
     for f in filters:
         if f.column == TEXT_COLUMN and virtual_text:
             if not text_columns:
@@ -222,15 +244,29 @@ def filter_rows(ref: str, filters: list[ColumnFilter], out: str, saige: SaigeFil
                            f"{', '.join(source.columns)}{also}")
         else:
             needed.add(f.column)
-    if saige:
-        require_columns(source.columns, saige.columns(), f"the SAIGE filter on {source.ref}")
+    if sliders:
+        _require_columns(source.columns, sliders.columns(), f"the {sliders.title} filter on {source.ref}")
     frame = store.load_frame(source, columns=[c for c in source.columns if c in needed])
     keep = filter_mask(frame, filters, text_columns)
-    rows = saige_order(frame, keep & saige_mask(frame, saige)) if saige else np.flatnonzero(keep)
+    rows = sliders.order(frame, keep & sliders.mask(frame)) if sliders else np.flatnonzero(keep)
     where = [f.describe() for f in filters]
     if not len(rows):
-        what = "; ".join(where + (["the SAIGE sliders"] if saige else []))
+        what = "; ".join(where + ([f"the {sliders.title} sliders"] if sliders else []))
         raise LabError(f"no rows of {source.ref} pass {what}; nothing was stored")
-    params = {"where": [asdict(f) for f in filters], "saige": asdict(saige) if saige else None}
+    params = {"where": [asdict(f) for f in filters], **_slider_params(sliders)}
     return derive_version(source, out, "filter", params, rows,
                           {"kept": int(len(rows)), "of": source.rows, "where": where})
+
+
+def filter_with(ref: str, sliders: RowFilter, out: str) -> DatasetVersion:
+    """Store the rows of `ref` that pass a recipe's curate filter, in the filter's order, as a new version of
+    dataset `out` (its params: the filter's settings alone)."""
+    source = store.resolve(ref)
+    store.check_output(out, source.recipe)  # the output name, before any work
+    _require_columns(source.columns, sliders.columns(), f"the {sliders.title} filter on {source.ref}")
+    frame = store.load_frame(source, columns=_order_columns(sliders, source))
+    rows = sliders.order(frame, sliders.mask(frame))
+    if not len(rows):
+        shown = ", ".join(f"{k}={v}" for k, v in asdict(sliders).items() if v not in ({}, None))
+        raise LabError(f"no rows of {source.ref} pass the {sliders.title} filter ({shown}); nothing was stored")
+    return derive_version(source, out, "filter", asdict(sliders), rows, {"kept": int(len(rows)), "of": source.rows})

@@ -1,4 +1,4 @@
-"""Train / validation / test splits: stratified, seeded, grouped, and the OrgAccess preset.
+"""Train / validation / test splits: stratified, seeded, grouped, and the recipes' split presets.
 
 A split is a new version of the same dataset with a `split` column. Counts are exact and
 deterministic for a seed: each group's split sizes come from largest-remainder rounding of its
@@ -15,30 +15,24 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from backend.allocation import largest_remainder
 from backend.data import store
 from backend.data.store import MAIN_TABLE, DatasetVersion
-from backend.errors import DataError, LabError
-from backend.recipes import get_recipe
+from backend.errors import LabError
+from backend.recipes import RECIPES, get_recipe
+from backend.recipes.curating import SplitPreset
 
 SPLIT_COLUMN = "split"
 DEFAULT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 UNNAMED_PARTS = {2: ("train", "test"), 3: ("train", "validation", "test")}
-PRESETS = {
-    "orgaccess": (
-        "OrgAccess (seed 003): per difficulty, 70% of easy and of medium form the training pool, split 80/20 "
-        "into train/validation; the other 30% become easy_test / medium_test; all of hard is hard_test. "
-        "Stratified by expected_response inside each difficulty."
-    ),
-}
+# Every recipe's split presets by name (`Recipe.split_presets`), and what each does (the CLI and the Data page).
+SPLIT_PRESETS: dict[str, SplitPreset] = {p.name: p for r in RECIPES.values() for p in r.split_presets}
+PRESETS: dict[str, str] = {name: p.description for name, p in SPLIT_PRESETS.items()}
 RATIO_TOLERANCE = 1e-6
 NO_STRATIFY = ("", "none")
 SPLIT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 WRITE_BATCH = 50_000
 MISSING_LABEL = "(missing)"
-
-ORGACCESS_POOL_DIFFICULTIES = ("easy", "medium")
-ORGACCESS_TEST_SHARE = Fraction(3, 10)
-ORGACCESS_VALIDATION_SHARE = Fraction(1, 5)
 
 
 def parse_ratios(text: str) -> dict[str, float]:
@@ -82,18 +76,6 @@ def _checked_ratios(ratios: dict[str, float]) -> dict[str, float]:
         shown = ", ".join(f"{k}={v:g}" for k, v in ratios.items())
         raise LabError(f"split ratios must sum to 1, but {shown} sum to {total:g}")
     return {str(k): float(v) for k, v in ratios.items()}
-
-
-def largest_remainder(n: int, shares: dict[str, Fraction]) -> dict[str, int]:
-    """Split n into parts proportional to shares (exact fractions); ties go to the earlier part."""
-    total = sum(shares.values())
-    ideal = {k: n * s / total for k, s in shares.items()}
-    counts = {k: math.floor(v) for k, v in ideal.items()}
-    leftover = n - sum(counts.values())
-    by_remainder = sorted(ideal, key=lambda k: ideal[k] - counts[k], reverse=True)  # stable: earlier part wins ties
-    for k in by_remainder[:leftover]:
-        counts[k] += 1
-    return counts
 
 
 def _exact_shares(ratios: dict[str, float]) -> dict[str, Fraction]:
@@ -181,34 +163,6 @@ def _counts_by(frame: pd.DataFrame, column: str, names: list[str]) -> dict[str, 
     return out
 
 
-def _orgaccess_targets(dv: DatasetVersion, frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, list[int]], list[str]]:
-    """Seed 003's split sizes: the held-out 30% is rounded up, the pool's 80/20 by largest remainder."""
-    if "difficulty" not in frame.columns:
-        raise LabError("the orgaccess preset needs a 'difficulty' column (easy / medium / hard)")
-    names = ["train", "validation", "easy_test", "medium_test", "hard_test"]
-    groups, values = _codes(frame["difficulty"])
-    sizes = np.bincount(groups, minlength=len(values))
-    targets: dict[int, list[int]] = {}
-    for code, difficulty in enumerate(values):
-        n = int(sizes[code])
-        row = dict.fromkeys(names, 0)
-        if difficulty in ORGACCESS_POOL_DIFFICULTIES:
-            held_out = math.ceil(n * ORGACCESS_TEST_SHARE)
-            pool = largest_remainder(n - held_out, {"train": 1 - ORGACCESS_VALIDATION_SHARE,
-                                                    "validation": ORGACCESS_VALIDATION_SHARE})
-            row.update(pool)
-            row[f"{difficulty}_test"] = held_out
-        elif difficulty == "hard":
-            row["hard_test"] = n
-        else:
-            shown = "missing" if pd.isna(difficulty) else repr(difficulty)
-            raise DataError(
-                f"the orgaccess preset expects easy, medium or hard; {n} rows have {shown} (filter or fix them first)",
-                file=dv.ref, field="difficulty")
-        targets[code] = [row[k] for k in names]
-    return groups, targets, names
-
-
 def split_dataset(
     ref: str,
     *,
@@ -222,7 +176,8 @@ def split_dataset(
 
     stratify: a column name; None uses the recipe's label column when it has values; "" or
     "none" disables stratification. group: split each value of this column separately, in the
-    same ratios. preset: a name from PRESETS (fixes ratios, group and stratification).
+    same ratios. preset: a name from PRESETS, a recipe's published split (fixes ratios and group, and
+    the default stratification).
     """
     from backend.validation import SEED, check_value
 
@@ -232,13 +187,14 @@ def split_dataset(
     if frame.empty:
         raise LabError(f"dataset {source.ref} has no rows to split")
     if preset is not None:
-        if preset not in PRESETS:
-            raise LabError(f"unknown split preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        if preset not in SPLIT_PRESETS:
+            raise LabError(f"unknown split preset {preset!r}; choose one of {', '.join(SPLIT_PRESETS)}")
         if ratios is not None or group is not None:
             raise LabError(f"the {preset!r} preset sets its own ratios and groups; leave ratios and group empty")
-        group = "difficulty"
-        stratify = "expected_response" if stratify is None else stratify
-        group_codes, targets, names = _orgaccess_targets(source, frame)
+        chosen = SPLIT_PRESETS[preset]
+        group = chosen.group
+        stratify = chosen.stratify if stratify is None else stratify
+        group_codes, targets, names = chosen.targets(frame, source.ref)
     else:
         ratios = _checked_ratios(dict(ratios) if ratios is not None else dict(DEFAULT_RATIOS))
         names = list(ratios)

@@ -10,13 +10,13 @@ folders, but an entry that is absolute, climbs out with '..', is a link or is en
 whole zip (no zip-slip); hidden entries (.DS_Store, __MACOSX/) are skipped. Sizes: each uploaded file
 and the unpacked total stay under FTLAB_MAX_UPLOAD_MB, counted on the bytes actually written.
 
-Layouts. raft: the one folder holding documents/ is the corpus; loose .txt files (uploaded, or at the
-top of a zip) go into documents/, loose queries_*.json next to it. Other recipes: every data file
-(.jsonl, .json, .csv, .tsv, .parquet) in the upload, in name order.
+Layouts. A recipe whose importer reads a corpus folder (`Importer.corpus`, e.g. RAFT's MSRS story
+folder): the one folder holding documents/ is the corpus; loose .txt files (uploaded, or at the top
+of a zip) go into documents/, loose index files (queries_*.json) next to it. Other recipes: every
+data file (.jsonl, .json, .csv, .tsv, .parquet) in the upload, in name order.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import stat
@@ -25,10 +25,13 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
+from backend import config
 from backend.config import state_path
 from backend.errors import LabError
+from backend.formats.files import FORMATS, SUPPORTED_EXTENSIONS
+from backend.recipes import get_recipe
+from backend.recipes.importing import CorpusUpload
 
-DEFAULT_MAX_UPLOAD_MB = 1024  # the same as server.maxUploadSize in .streamlit/config.toml
 MAX_ZIP_ENTRIES = 50_000
 MAX_NAME_BYTES = 255
 MAX_DEPTH = 16
@@ -38,8 +41,7 @@ _ZIP_UTF8_FLAG = 0x800
 
 def max_upload_bytes() -> int:
     """FTLAB_MAX_UPLOAD_MB sets the limit a saved upload may not pass (default 1024 MB)."""
-    setting = os.environ.get("FTLAB_MAX_UPLOAD_MB", "").strip()
-    return (int(setting) if setting.isdigit() else DEFAULT_MAX_UPLOAD_MB) * 1024 * 1024
+    return config.max_upload_mb() * 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -141,11 +143,11 @@ def _inside(folder: Path, target: Path, what: str) -> Path:
 
 
 
-def _new_target(folder: Path, parts: list[str], corpus: bool, what: str) -> Path:
-    """Where one uploaded file goes (a corpus's loose .txt under documents/), its parent made; refused if it would
-    leave the folder or land on a file already saved."""
-    if corpus and len(parts) == 1 and parts[0].lower().endswith(".txt"):
-        parts = ["documents", parts[0]]
+def _new_target(folder: Path, parts: list[str], corpus: CorpusUpload | None, what: str) -> Path:
+    """Where one uploaded file goes (a corpus's loose documents under documents/), its parent made; refused if it
+    would leave the folder or land on a file already saved."""
+    if corpus and len(parts) == 1 and parts[0].lower().endswith(corpus.suffix):
+        parts = [corpus.documents, parts[0]]
     target = _inside(folder, folder.joinpath(*parts), what)
     if target.exists():
         raise LabError(f"{what}: two uploaded files would both be saved as {'/'.join(parts)}")
@@ -165,7 +167,8 @@ def _member_name(info: zipfile.ZipInfo) -> str:
         return info.filename
 
 
-def _extract_zip(path: Path, label: str, folder: Path, corpus: bool, budget: list[int], limit: int) -> None:
+def _extract_zip(path: Path, label: str, folder: Path, corpus: CorpusUpload | None, budget: list[int],
+                 limit: int) -> None:
     """Unpack a saved zip into `folder`; `budget` holds the bytes the whole upload may still write."""
     try:
         archive = zipfile.ZipFile(path)
@@ -196,8 +199,6 @@ def _extract_zip(path: Path, label: str, folder: Path, corpus: bool, budget: lis
 # ---- layouts ----
 
 def _data_files(folder: Path) -> list[Path]:
-    from backend.data.importers.readers import FORMATS, SUPPORTED_EXTENSIONS
-
     files = sorted((p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS),
                    key=lambda p: p.relative_to(folder).as_posix())
     if not files:
@@ -205,27 +206,26 @@ def _data_files(folder: Path) -> list[Path]:
     return files
 
 
-def _corpus(folder: Path) -> list[Path]:
-    """raft: the one folder holding documents/; loose queries files at the top move next to it."""
-    from backend.data.importers.raft import QUERY_FILE
-
-    found = sorted({p.parent for p in folder.rglob("documents") if p.is_dir() and any(p.glob("*.txt"))})
+def _corpus(folder: Path, layout: CorpusUpload) -> list[Path]:
+    """The one folder holding documents/; loose index files (queries_*.json) at the top move next to it."""
+    found = sorted({p.parent for p in folder.rglob(layout.documents)
+                    if p.is_dir() and any(p.glob(f"*{layout.suffix}"))})
     if not found:
-        raise LabError("the upload holds no documents/*.txt: upload a .zip of the MSRS story folder, or the "
-                       "documents' .txt files together with queries_train/dev/test.json")
+        raise LabError(f"the upload holds no {layout.documents}/*{layout.suffix}: {layout.missing_hint}")
     if len(found) > 1:
         shown = ", ".join(p.relative_to(folder).as_posix() or "." for p in found)
         raise LabError(f"the upload holds several corpora ({shown}); upload one at a time")
     corpus = found[0]
-    if corpus != folder and not any(QUERY_FILE.match(p.name) for p in corpus.iterdir()):
-        for loose in [p for p in folder.iterdir() if p.is_file() and QUERY_FILE.match(p.name)]:
+    if corpus != folder and not any(layout.index_files.match(p.name) for p in corpus.iterdir()):
+        for loose in [p for p in folder.iterdir() if p.is_file() and layout.index_files.match(p.name)]:
             loose.replace(corpus / loose.name)
     return [corpus]
 
 
 def stage_upload(folder: Path, recipe: str, files: Iterable[tuple[str, BinaryIO]]) -> list[Path]:
     """Save uploads into `folder` (zips unpacked, names checked) and return the paths to import."""
-    corpus = recipe == "raft"
+    importer = get_recipe(recipe).importer
+    corpus = importer.corpus if importer else None
     limit = max_upload_bytes()
     budget = [limit]
     for upload_name, stream in files:
@@ -245,20 +245,19 @@ def stage_upload(folder: Path, recipe: str, files: Iterable[tuple[str, BinaryIO]
         target = _new_target(folder, parts, corpus, label)
         too_big = _limit_error(label, limit) if budget[0] >= limit else _total_error(limit)
         budget[0] -= _copy(stream, target, min(limit, budget[0]), too_big)
-    return _corpus(folder) if corpus else _data_files(folder)
+    return _corpus(folder, corpus) if corpus else _data_files(folder)
 
 
 def import_upload(recipe: str, name: str, files: Iterable[tuple[str, BinaryIO]], *, on_bad_label: str = "error",
-                  mapping: dict[str, str] | None = None, task: str | None = None,
-                  description: str | None = None):
+                  mapping: dict[str, str] | None = None, description: str | None = None, **options: str | None):
     """Import uploaded files ((name, stream) pairs: loose files, or .zip archives) as a new version of `name`.
 
     One call for the Data page: save into a new upload folder, lay out for the recipe, import with
-    `import_dataset`; on any error the upload folder is removed and the error is raised as it was.
+    `import_dataset` (`options`: the recipe's import options, e.g. task="prompt"); on any error the
+    upload folder is removed and the error is raised as it was.
     """
     from backend.data.importers import import_dataset
     from backend.data.store import validate_name
-    from backend.recipes import get_recipe
 
     files = list(files)
     if not files:
@@ -268,8 +267,8 @@ def import_upload(recipe: str, name: str, files: Iterable[tuple[str, BinaryIO]],
     folder = new_upload_dir()
     try:
         paths = stage_upload(folder, spec.name, files)
-        return import_dataset(spec.name, name, paths, on_bad_label=on_bad_label, mapping=mapping, task=task,
-                              description=description)
+        return import_dataset(spec.name, name, paths, on_bad_label=on_bad_label, mapping=mapping,
+                              description=description, **options)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -142,7 +142,7 @@ def estimate_evaluation(request, executor: str = "local") -> EvalEstimate:
     """How long `request` (an EvalRequest) will take; raises LabError for a request launch would refuse."""
     from backend.data.store import resolve
     from backend.evaluation.runner import eval_rows, resolve_models
-    from backend.playground.models import ModelChoice, estimate_gb
+    from backend.training.model_size import weights_gb
 
     version = resolve(request.dataset)
     models = resolve_models(request)
@@ -161,7 +161,7 @@ def estimate_evaluation(request, executor: str = "local") -> EvalEstimate:
                  f"tokens/s per request and {request.teacher.concurrency} requests at a time")
     else:
         try:
-            gb = estimate_gb(ModelChoice(models[0].label, "local", models[0].base, models[0].adapter))
+            gb = weights_gb(models[0].base, models[0].adapter) if models[0].base else 0.0
         except LabError:
             gb = 0.0
         step = GUESS_STEP_S + gb / GUESS_CPU_GB_PER_S

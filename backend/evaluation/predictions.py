@@ -7,12 +7,8 @@ import json
 from pathlib import Path
 
 from backend.errors import DataError, LabError
-from backend.evaluation import guard as guard_scoring
-from backend.evaluation.metrics import classification_report
-from backend.evaluation.text import answer_scores
-from backend.recipes import get_recipe
-from backend.recipes.base import loads_json
-from backend.recipes.orgaccess import LABELS as ORGACCESS_LABELS
+from backend.recipes import RECIPES, get_recipe
+from backend.recipes.scoring import PredictionOption
 
 FIELDS = ("prompt", "label", "predict")
 
@@ -54,47 +50,41 @@ def read_predictions(path: str | Path, mapping: dict[str, str] | None = None) ->
     return rows
 
 
-def _gold_word(label, parse, key: str, words: tuple[str, ...]):
-    if isinstance(label, str) and label.strip().lower() in words:
-        return label.strip().lower()
-    return parse(label or "").get(key) if isinstance(label, str) else None
+def prediction_recipes() -> list[str]:
+    """The recipes that can score a predictions file (the CLI's --recipe choices, the Evaluate page's box)."""
+    return [name for name, recipe in RECIPES.items() if recipe.scorer and recipe.scorer.predictions_file]
 
 
-def score_predictions(path: str | Path, recipe: str, *, task: str | None = None, paper_compatible: bool = False,
-                      mapping: dict[str, str] | None = None) -> dict:
+def prediction_options() -> dict[str, tuple[PredictionOption, list[str]]]:
+    """Every option any recipe's predictions-file scoring takes, with the recipes that take it."""
+    found: dict[str, tuple[PredictionOption, list[str]]] = {}
+    for name in prediction_recipes():
+        for option in RECIPES[name].scorer.prediction_options:
+            found.setdefault(option.name, (option, []))[1].append(name)
+    return found
+
+
+def score_predictions(path: str | Path, recipe: str, *, mapping: dict[str, str] | None = None, **options) -> dict:
+    """Score a predictions file with the recipe's scoring; `options` are its `prediction_options` (None or False:
+    not given). An option the recipe does not take is refused."""
     rows = read_predictions(path, mapping)
-    r = get_recipe(recipe)
-    if recipe == "guard":
-        task = task or "prompt"
-        if paper_compatible:
-            return {"file": str(path), **guard_scoring.paper_compatible(rows, task)}
-        key, _, _ = guard_scoring.task_of(task)
-        words = ("harmful", "unharmful", "refusal", "compliance")
-        gold = [_gold_word(row["label"], r.parse_output, key, words) for row in rows]
-        predicted = [r.parse_output(str(row["predict"] or "")).get(key) for row in rows]
-        return {"file": str(path), "task": task, "mode": "ours", **guard_scoring.score_task(gold, predicted, task)}
-    if paper_compatible:
-        raise LabError("--paper-compatible reproduces GuardReasoner's scoring: it applies to the guard recipe only")
-    if recipe == "orgaccess":
-        gold = [_gold_word(row["label"], r.parse_output, "expected_response", ORGACCESS_LABELS) for row in rows]
-        kept = [(g, row) for g, row in zip(gold, rows) if g is not None]
-        predicted = [r.parse_output(str(row["predict"] or ""))["expected_response"] for _, row in kept]
-        return {"file": str(path), **classification_report([g for g, _ in kept], predicted, ORGACCESS_LABELS),
-                "skipped_without_gold": len(rows) - len(kept)}
-    if recipe == "raft":
-        references = [(loads_json(row["label"], None) if isinstance(row["label"], str) and row["label"].startswith("[")
-                       else None) or [str(row["label"] or "")] for row in rows]
-        answers = [r.parse_output(str(row["predict"] or ""))["answer"] for row in rows]
-        return {"file": str(path), **answer_scores(answers, references)}
-    gold = [str(row["label"]) for row in rows]
-    predicted = [str(row["predict"]).strip() if row["predict"] is not None else None for row in rows]
-    return {"file": str(path), **classification_report(gold, predicted)}
+    scorer = get_recipe(recipe).scorer
+    if scorer is None or not scorer.predictions_file:
+        raise LabError(f"recipe {recipe!r} cannot score a predictions file; choose one of "
+                       f"{', '.join(prediction_recipes())}")
+    for name, value in options.items():
+        if value not in (None, False) and scorer.option(name) is None:
+            takers = prediction_options().get(name, (None, []))[1]
+            raise LabError(f"--{name.replace('_', '-')} applies to the {' / '.join(takers)} recipe only" if takers
+                           else f"predictions scoring has no option {name!r}")
+    given = {name: value for name, value in options.items() if scorer.option(name) is not None}
+    return {"file": str(path), **scorer.score_predictions(rows, **given)}
 
 
 def score_predictions_upload(name: str, stream, recipe: str, **options) -> dict:
     """The Evaluate page's upload: the file saved under the uploads folder (its own name kept, so its type
     is read from the extension), then score_predictions on it with the same options as
-    `python -m backend eval predictions` (task, paper_compatible, mapping)."""
+    `python -m backend eval predictions` (the recipe's prediction options, mapping)."""
     from backend.data.uploads import new_upload_dir, save_upload
 
     return score_predictions(save_upload(new_upload_dir(), name, stream), recipe, **options)
@@ -103,12 +93,10 @@ def score_predictions_upload(name: str, stream, recipe: str, **options) -> dict:
 def as_results(scored: dict, recipe: str) -> dict:
     """score_predictions' answer in the shape of an evaluation's results (headline, headline_value, metrics),
     so the same result views show both."""
-    from backend.evaluation.scoring import HEADLINES
-
-    if "task" in scored and "f1" in scored:  # guard: one task's F1, harmful / refusal positive (x 100)
+    if "task" in scored and "f1" in scored:  # one task's F1 (a recipe's `task` option), its positive class x 100
         headline = f"{scored['task']}_f1"
         value = scored["f1"]
     else:
-        headline = HEADLINES.get(recipe, "accuracy")
+        headline = get_recipe(recipe).scorer.headline
         value = scored.get(headline)
     return {"headline": headline, "headline_value": value, "metrics": {**scored, headline: value}, "recipe": recipe}

@@ -8,7 +8,6 @@ and comparisons. With checkpoint "all" every checkpoint of a run is scored and t
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -16,21 +15,23 @@ from pathlib import Path
 import pandas as pd
 
 from backend.users import current_user
-from backend.data.store import DatasetVersion, load_frame, resolve
+from backend.data import examples
+from backend.data.examples import prompt_messages
+from backend.data.store import DatasetVersion, resolve
 from backend.errors import LabError
 from backend.evaluation.scoring import score
 from backend.jobs.context import JobContext
-from backend.jobs.files import read_json, write_json_atomic
+from backend.jobs.files import write_json_atomic
 from backend.recipes import get_recipe
 from backend.recipes.base import TraceTemplate
 from backend.storage.db import connect, now_iso, transaction
 from backend.traces.teachers import Teacher
 from backend.traces.templates import Item
+from backend.training.run_outputs import ModelRef, RunOutputs
 from backend.validation import ROW_LIMIT, TEMPERATURE, TOKENS, USD, Range, check_fields
 
 PREDICTIONS = "predictions.jsonl"
 RESULTS = "results.json"
-_CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 
 
 @dataclass
@@ -59,46 +60,15 @@ class EvalRequest:
         check_fields(self, "evaluation")  # every number finite and in range, before a job starts
 
 
-@dataclass
-class ModelRef:
-    label: str
-    base: str | None
-    adapter: str | None = None
-    checkpoint: str | None = None
-
-
 def run_checkpoints(job_dir: Path) -> list[Path]:
-    folder = job_dir / "artifacts" / "checkpoints"
-    found = [p for p in folder.glob("checkpoint-*") if _CHECKPOINT.search(p.name)] if folder.exists() else []
-    return sorted(found, key=lambda p: int(_CHECKPOINT.search(p.name).group(1)))
+    return RunOutputs(job_dir).checkpoints
 
 
 def models_of_run(train_job: str, checkpoint: str | None) -> list[ModelRef]:
     """A training run's final model, one checkpoint, or all of them (oldest first, then the final one)."""
     from backend.jobs.manager import get
 
-    job = get(train_job)
-    artifacts = Path(job.job_dir) / "artifacts"
-    info = read_json(artifacts / "run.json", {}) or {}
-    if not info.get("base_model"):
-        raise LabError(f"job {train_job} has no run.json yet: is it a training job that started?")
-    full = info.get("method") == "full"
-
-    def ref(path: Path, name: str) -> ModelRef:
-        return ModelRef(f"{train_job} {name}", str(path) if full else info["base_model"], None if full else str(path), name)
-
-    final = artifacts / ("model" if full else "adapter")
-    if checkpoint in (None, "final"):
-        if not final.exists():
-            raise LabError(f"job {train_job} has no final model yet ({job.status}); pick a checkpoint")
-        return [ref(final, "final")]
-    checkpoints = run_checkpoints(Path(job.job_dir))
-    if checkpoint == "all":
-        return [ref(p, p.name) for p in checkpoints] + ([ref(final, "final")] if final.exists() else [])
-    chosen = [p for p in checkpoints if p.name == checkpoint]
-    if not chosen:
-        raise LabError(f"job {train_job} has no {checkpoint}; it has {', '.join(p.name for p in checkpoints) or 'none'}")
-    return [ref(chosen[0], checkpoint)]
+    return RunOutputs.of(get(train_job)).models(checkpoint)
 
 
 def resolve_models(request: EvalRequest) -> list[ModelRef]:
@@ -117,30 +87,18 @@ def resolve_models(request: EvalRequest) -> list[ModelRef]:
 
 
 def eval_rows(version: DatasetVersion, split: str | None, limit: int | None) -> tuple[pd.DataFrame, str | None]:
-    frame = load_frame(version)
-    if "split" in frame.columns:
-        if split:
-            if split not in set(frame["split"]):
-                raise LabError(f"{version.ref} has no split {split!r}; it has {', '.join(sorted(set(frame['split'])))}")
-            frame = frame[frame["split"] == split]
-        else:
-            tests = sorted(s for s in set(frame["split"]) if "test" in str(s))
-            if tests:
-                frame, split = frame[frame["split"].isin(tests)], ",".join(tests)
-    if limit:
-        frame = frame.head(limit)
-    recipe = get_recipe(version.recipe)
-    if recipe.attach_context:
-        frame = recipe.attach_context(frame, version)
+    """The rows to score (the first `limit`) and the split they come from: `split`, else every *test* split,
+    else all rows; an unsplit version is scored whole. Prompts are examples.prompt_messages of these rows."""
+    wanted: str | list[str] | None = split or None
+    if examples.SPLIT_COLUMN not in version.columns:
+        wanted = None
+    elif not split:
+        tests = [s for s in examples.split_names(version) if "test" in s]
+        wanted, split = (tests, ",".join(tests)) if tests else (None, split)
+    frame = examples.load_rows(version, wanted, limit=limit)
     if frame.empty:
         raise LabError(f"{version.ref}: no rows to evaluate")
     return frame.reset_index(drop=True), split
-
-
-def prompt_messages(recipe, row: dict) -> list[dict]:
-    """The conversation up to the assistant's turn; the answer is what the model must produce."""
-    messages = recipe.to_messages({k: v for k, v in row.items() if k != "trace"})
-    return [m for m in messages if m["role"] != "assistant"]
 
 
 def launch_evaluation(request: EvalRequest, slurm_options=None):
@@ -217,7 +175,7 @@ def run_eval_job(ctx: JobContext) -> dict:
     outcomes = []
     stressed_rows = None
     if int(spec.get("distractors") or 0) > 0:
-        if version.recipe != "raft":
+        if recipe.documents_table is None:
             raise LabError("the distractor stress test applies to raft datasets")
         from backend.evaluation.stress import with_distractors
 

@@ -12,8 +12,8 @@ from rank_bm25 import BM25Okapi
 
 from backend.data.store import DatasetVersion, load_frame
 from backend.errors import LabError
+from backend.recipes import get_recipe
 from backend.recipes.base import loads_json
-from backend.recipes.raft import DOCUMENTS_TABLE
 
 _WORD = re.compile(r"\w+")
 
@@ -24,9 +24,10 @@ def _words(text: str) -> list[str]:
 
 def with_distractors(frame: pd.DataFrame, version: DatasetVersion, k: int, seed: int = 0) -> pd.DataFrame:
     """Each row's context: its gold documents plus the k best BM25 matches that are not gold, shuffled."""
-    if DOCUMENTS_TABLE not in version.tables:
+    documents = get_recipe(version.recipe).documents_table
+    if documents is None or documents not in version.tables:
         raise LabError(f"{version.ref} has no documents table: the distractor stress test needs the corpus")
-    docs = load_frame(version, DOCUMENTS_TABLE, columns=["doc_id", "text"])
+    docs = load_frame(version, documents, columns=["doc_id", "text"])
     index = BM25Okapi([_words(t) for t in docs["text"]])
     ids, texts = docs["doc_id"].tolist(), docs["text"].tolist()
     rng = random.Random(seed)

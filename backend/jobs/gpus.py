@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
+
+from backend import config
 
 
 @functools.lru_cache(maxsize=1)
@@ -22,7 +23,7 @@ def _detected() -> tuple[int, ...]:
 
 def gpu_inventory() -> list[int]:
     """GPU indices jobs may use. FTLAB_GPUS="0,1" (or a count, "2") overrides detection; "" means none."""
-    setting = os.environ.get("FTLAB_GPUS")
+    setting = config.gpus_setting()
     if setting is None:
         return list(_detected())
     setting = setting.strip()

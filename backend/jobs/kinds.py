@@ -7,9 +7,9 @@ manager and the runner both import.
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 
+from backend import config
 from backend.errors import LabError
 
 
@@ -34,7 +34,7 @@ KINDS: dict[str, JobKind] = {
                 description="chunk, embed and index a document corpus"),
         JobKind("export", "backend.models.export:run_export_job", "cpu", resumable=False,
                 description="merged model, GGUF, Modelfile, model card, hub push"),
-        JobKind("leakage", "backend.data.leakage:run_leakage_job", "cpu", resumable=False,
+        JobKind("leakage", "backend.retrieval.leakage:run_leakage_job", "cpu", resumable=False,
                 description="exact and near-duplicate rows across two splits of a dataset version"),
     )
 }
@@ -46,7 +46,7 @@ def register_kind(kind: JobKind) -> JobKind:
 
 
 def _load_plugins() -> None:
-    for module in filter(None, (m.strip() for m in os.environ.get("FTLAB_JOB_PLUGINS", "").split(","))):
+    for module in config.job_plugins():
         importlib.import_module(module)
 
 

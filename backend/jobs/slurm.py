@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from backend import config
 from backend.errors import LabError
 from backend.validation import Range, check_fields
 
@@ -31,18 +32,25 @@ WAITING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE
 
 @dataclass(frozen=True)
 class SlurmOptions:
-    partition: str | None = field(default=None, metadata={"help": "partition (-p); the cluster's default if empty"})
+    # The pages' "Run on: Slurm cluster" form (ui/executor.py) is drawn from this metadata (ui/field_form.py);
+    # fields marked hidden are set from the CLI only.
+    partition: str | None = field(default=None, metadata={"help": "partition (-p); the cluster's default if empty",
+                                                           "label": "Partition (empty = default)"})
     gpus: int | None = field(default=None, metadata={"help": "GPUs (--gres=gpu:N); default: what the job asks "
                                                                 "for (training and evaluation: 1)",
                                                         "valid": Range(0, 1024, integer=True, optional=True,
-                                                                       cli="--slurm-gpus")})
+                                                                       cli="--slurm-gpus"), "flag": "--slurm-gpus",
+                                                        "label": "GPUs", "key": "slurm_gpus", "form_default": 1})
     cpus: int = field(default=2, metadata={"help": "CPUs per task (--cpus-per-task)",
-                                           "valid": Range(1, 100_000, integer=True, cli="--cpus")})
-    mem: str = field(default="8G", metadata={"help": "memory for the job (--mem), e.g. 32G"})
-    time: str = field(default="04:00:00", metadata={"help": "time limit (--time), e.g. 1-00:00:00"})
-    account: str | None = field(default=None, metadata={"help": "account to charge (-A)"})
-    qos: str | None = field(default=None, metadata={"help": "quality of service (--qos)"})
-    extra: tuple[str, ...] = field(default=(), metadata={"help": "further sbatch options, one per item"})
+                                           "valid": Range(1, 100_000, integer=True, cli="--cpus"), "label": "CPUs"})
+    mem: str = field(default="8G", metadata={"help": "memory for the job (--mem), e.g. 32G", "label": "Memory"})
+    time: str = field(default="04:00:00", metadata={"help": "time limit (--time), e.g. 1-00:00:00",
+                                                    "label": "Time limit"})
+    account: str | None = field(default=None, metadata={"help": "account to charge (-A)", "hidden": True})
+    qos: str | None = field(default=None, metadata={"help": "quality of service (--qos)", "hidden": True})
+    extra: tuple[str, ...] = field(default=(), metadata={"help": "a further sbatch option, e.g. --constraint=a100 "
+                                                                 "(repeatable)", "hidden": True,
+                                                         "flag": "--sbatch-option", "metavar": "OPT"})
 
     def __post_init__(self):
         check_fields(self, "slurm")  # every number finite and in range (backend/validation.py)
@@ -59,6 +67,11 @@ class SlurmOptions:
     def to_json(self) -> dict:
         return {**asdict(self), "extra": list(self.extra)}
 
+    @staticmethod
+    def flag(f) -> str:
+        """The CLI flag of a field: its metadata's "flag", else --<name>."""
+        return f.metadata.get("flag") or f"--{f.name.replace('_', '-')}"
+
     @classmethod
     def from_json(cls, data: dict | None) -> "SlurmOptions":
         data = dict(data or {})
@@ -67,7 +80,7 @@ class SlurmOptions:
 
 
 def command(name: str) -> str:
-    folder = os.environ.get("FTLAB_SLURM_BIN")
+    folder = config.slurm_bin()
     path = os.path.join(folder, name) if folder else shutil.which(name)
     if not path or not os.path.exists(path):
         raise LabError(f"Slurm's {name} is not on this machine's PATH; install slurm-client or set FTLAB_SLURM_BIN")
@@ -138,7 +151,7 @@ def _parse_pairs(text: str) -> dict:
 
 def jobcomp_path() -> Path | None:
     """JobCompLoc from the cluster's config (JobCompType=jobcomp/filetxt), if there is one."""
-    override = os.environ.get("FTLAB_SLURM_JOBCOMP")
+    override = config.slurm_jobcomp()
     if override:
         return Path(override)
     done = _run([command("scontrol"), "show", "config"])

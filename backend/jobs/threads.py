@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend import config
+from backend.jobs.executor import executor_for
 from backend.jobs.files import SPEC, read_json
 
 # Libraries that size their thread pools from the environment: OpenMP (torch, faiss), MKL, OpenBLAS (numpy),
@@ -28,7 +30,7 @@ from backend.jobs.files import SPEC, read_json
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS")
 # Set beside them, so a job started by another job's runner (which inherits its environment) can tell the
 # runner's own setting from one the user made.
-MARKER = "FTLAB_JOB_THREADS"
+MARKER = config.JOB_THREADS
 
 
 def usable_cores() -> int:
@@ -86,10 +88,10 @@ def plan_threads(job_id: str) -> ThreadPlan:
     if not computes_on_cpu(row["gpus"], read_json(Path(row["job_dir"]) / SPEC, {})):
         return ThreadPlan(None, "computes on its GPUs or waits on an endpoint")
     explicit = os.environ.get("OMP_NUM_THREADS")
-    if explicit and MARKER not in os.environ and explicit.strip().isdigit():
+    if explicit and not config.job_threads_inherited() and explicit.strip().isdigit():
         return ThreadPlan(max(1, int(explicit)), "OMP_NUM_THREADS set in the environment", explicit=True)
     cores = usable_cores()
-    if row["executor"] == "slurm":
+    if executor_for(row["executor"]).own_cores:
         return ThreadPlan(cores, f"every core of its Slurm allocation ({cores})")
     jobs = max(1, running_cpu_jobs())
     if jobs == 1:
@@ -112,7 +114,7 @@ def set_job_threads(job_id: str) -> ThreadPlan:
     """Called once when a job's process starts, before the job's code runs; every job kind goes through it."""
     plan = plan_threads(job_id)
     if plan.threads is None or plan.explicit:
-        if MARKER in os.environ:  # inherited from the runner that started this job: not this job's setting
+        if config.job_threads_inherited():  # inherited from the runner that started this job: not this job's setting
             for name in (*THREAD_VARIABLES, MARKER):
                 os.environ.pop(name, None)
     else:

@@ -1,10 +1,10 @@
 """A model card (README.md) written from a run's lineage: base, method, data, metrics, usage."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from backend.errors import LabError
-from backend.jobs.files import read_json
+from backend.recipes import DEFAULT_RECIPE
+from backend.training.outputs import RUN_INFO
+from backend.training.run_outputs import RunOutputs
 
 HYPERPARAMETERS = ("method", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate",
                    "lr_scheduler", "warmup_ratio", "epochs", "max_steps", "batch_size", "grad_accum",
@@ -20,16 +20,16 @@ def model_card(job_id: str) -> str:
     from backend.jobs.manager import get
 
     job = get(job_id)
-    job_dir = Path(job.job_dir)
-    info = read_json(job_dir / "artifacts" / "run.json", {}) or {}
+    run = RunOutputs.of(job)
+    info = run.info
     if not info.get("base_model"):
-        raise LabError(f"job {job_id} has no run.json: is it a training run that started?")
-    spec = read_json(job_dir / "spec.json", {}) or {}
+        raise LabError(f"job {job_id} has no {RUN_INFO}: is it a training run that started?")
+    spec = run.spec
     result = info.get("result") or {}
     full = info.get("method") == "full"
     lines = [
         "---", f"base_model: {info['base_model']}", "library_name: " + ("transformers" if full else "peft"),
-        "tags: [finetune-lab, " + (info.get("recipe") or "generic") + "]", "---", "",
+        "tags: [finetune-lab, " + (info.get("recipe") or DEFAULT_RECIPE) + "]", "---", "",
         f"# {job.title or job_id}", "",
         (f"Fine-tuned from `{info['base_model']}` with {info.get('method', '?')} "
         f"({info.get('engine', '?')} engine, {info.get('precision', '?')}) by Finetune Lab run `{job_id}`."), "",

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from backend.errors import LabError
 from backend.jobs.context import JobContext
-from backend.jobs.files import read_json
-from backend.models.registry import EXPORTS, LINEAGE, get_model, record_lineage
+from backend.models.registry import exported_merged_id, get_model, gguf_id
+from backend.training.outputs import LINEAGE
+from backend.training.run_outputs import RunOutputs
 
 FORMATS = ("merged", "gguf-f16", "gguf-q8_0", "modelfile", "card", "hub")
+DEFAULT_FORMATS = ("merged", "gguf-q8_0", "modelfile", "card")
 HUB_HOST = ("huggingface.co", 443)
 HUB_TIMEOUT_S = 5.0
 
@@ -23,7 +25,7 @@ HUB_TIMEOUT_S = 5.0
 @dataclass
 class ExportRequest:
     model_id: str = field(metadata={"help": "the artifact to export: JOB/adapter, JOB/checkpoint-N, JOB/merged ..."})
-    formats: list[str] = field(default_factory=lambda: ["merged", "gguf-q8_0", "modelfile", "card"],
+    formats: list[str] = field(default_factory=lambda: list(DEFAULT_FORMATS),
                                metadata={"help": "any of " + ", ".join(FORMATS)})
     hub_repo: str | None = field(default=None, metadata={"help": "hub: the repository to push to (user/name)"})
 
@@ -76,49 +78,39 @@ def launch_export(request: ExportRequest, slurm_options=None):
                   slurm_options=slurm_options)
 
 
-def _merged(ctx: JobContext, model: dict, info: dict, exports: Path) -> tuple[str, Path]:
+def _merged(ctx: JobContext, model: dict, run: RunOutputs) -> tuple[str, Path]:
     """(id, folder) of a merged 16-bit model of `model`: itself when it is one, else merged now."""
     from backend.training import outputs
 
     if model["kind"] == "merged":
         return model["id"], Path(model["path"])
+    info = run.info
     precision = outputs.merged_precision(info.get("precision", "fp32"), info["base_model"])
-    full = info.get("method") == "full"
-    ctx.log(f"merging {model['id']} into {exports / outputs.MERGED} ({precision})")
-    path = outputs.merge(info["base_model"], Path(model["path"]), exports, precision, full)
-    merged_id = f"{model['job_id']}/{EXPORTS}/merged"
-    record_lineage(exports.parent, merged_id, model["id"])
+    ctx.log(f"merging {model['id']} into {run.exports / outputs.MERGED} ({precision})")
+    path = outputs.merge(info["base_model"], Path(model["path"]), run.exports, precision, run.full)
+    merged_id = exported_merged_id(model["job_id"])
+    run.record_lineage(merged_id, model["id"])
     return merged_id, path
 
 
-def _gguf(ctx: JobContext, merged_id: str, merged: Path, exports: Path, quant: str) -> dict:
+def _gguf(ctx: JobContext, merged_id: str, merged: Path, run: RunOutputs, quant: str) -> dict:
     from backend.models.gguf_export import check_gguf, write_gguf
 
-    path = write_gguf(merged, exports / f"model-{quant}.gguf", quant)
+    path = write_gguf(merged, run.gguf(quant), quant)
     check = check_gguf(path, merged, quant)
-    record_lineage(exports.parent, f"{merged_id.split('/')[0]}/gguf-{quant}", merged_id)
+    run.record_lineage(gguf_id(run.job_id, quant), merged_id)
     ctx.log(f"wrote {path.name}: {check.tensors} tensors, {check.bytes} bytes, checked")
     return asdict(check)
 
 
-def write_modelfile(exports: Path, tokenizer_dir: Path) -> Path:
+def _modelfile(run: RunOutputs, tokenizer_dir: Path) -> Path:
     """exports/Modelfile naming the GGUF beside it (q8_0 when there is one), with the chat template."""
-    from transformers import AutoTokenizer
+    from backend.training.outputs import write_modelfile as write
 
-    from backend.training.outputs import ollama_template
-
-    gguf = next((exports / f"model-{q}.gguf" for q in ("q8_0", "f16") if (exports / f"model-{q}.gguf").is_file()), None)
+    gguf = next((run.gguf(q) for q in ("q8_0", "f16") if run.gguf(q).is_file()), None)
     if gguf is None:
         raise LabError("the Modelfile names a GGUF file: add gguf-q8_0 or gguf-f16 to the export")
-    template, stops, fmt = ollama_template(AutoTokenizer.from_pretrained(tokenizer_dir))
-    lines = [f"# Ollama Modelfile ({fmt} chat format): cd {exports} && ollama create NAME -f Modelfile",
-             f"FROM ./{gguf.name}", f'TEMPLATE """{template}"""']
-    lines += [f'PARAMETER stop "{stop}"' for stop in stops]
-    path = exports / "Modelfile"
-    tmp = path.with_name(".Modelfile.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write(gguf, run.exports, tokenizer_dir)
 
 
 def write_card(exports: Path, job_id: str) -> Path:
@@ -146,9 +138,8 @@ def run_export_job(ctx: JobContext) -> dict:
     spec = ctx.spec
     formats = [f for f in FORMATS if f in spec["formats"]]  # the order the steps must run in
     model = get_model(spec["model_id"])
-    artifacts = Path(get(model["job_id"]).job_dir) / "artifacts"
-    info = read_json(artifacts / "run.json", {}) or {}
-    exports = artifacts / EXPORTS
+    run = RunOutputs.of(get(model["job_id"]))
+    exports = run.exports
     exports.mkdir(exist_ok=True)
     if "hub" in formats:
         hub_ready(spec.get("hub_repo"))  # fail before the heavy steps, not after them
@@ -161,12 +152,12 @@ def run_export_job(ctx: JobContext) -> dict:
         if ctx.cancelled:
             raise LabError(f"export cancelled before {step}")
         if step == "merged":
-            merged_id, merged = _merged(ctx, model, info, exports)
+            merged_id, merged = _merged(ctx, model, run)
             outputs["merged"] = str(merged)
         elif step.startswith("gguf-"):
-            outputs[step] = _gguf(ctx, merged_id, merged, exports, step.removeprefix("gguf-"))
+            outputs[step] = _gguf(ctx, merged_id, merged, run, step.removeprefix("gguf-"))
         elif step == "modelfile":
-            outputs["modelfile"] = str(write_modelfile(exports, merged if needs_merge else Path(model["path"])))
+            outputs["modelfile"] = str(_modelfile(run, merged if needs_merge else Path(model["path"])))
         elif step == "card":
             outputs["card"] = str(write_card(exports, model["job_id"]))
         elif step == "hub":

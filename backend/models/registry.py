@@ -1,24 +1,18 @@
 """Every model artifact of every training run in one list, with lineage, metrics and dependents.
 
-A training job's artifacts/ holds adapter/ (or model/ for full fine-tuning), checkpoints/checkpoint-N,
-merged/ (when the run merged), and exports/ (what an export job made: merged/, model-<quant>.gguf,
-and lineage.json saying which artifact each one was made from).
+Ids name where an artifact comes from: JOB/adapter (or JOB/model for full fine-tuning), JOB/checkpoint-N,
+JOB/merged (when the run merged), and what export jobs made: JOB/exports/merged, JOB/gguf-<quant>. The
+files themselves are read through backend/training/run_outputs.py.
 """
 from __future__ import annotations
 
-import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 from backend.errors import LabError, NotFound
-from backend.jobs.files import read_json, write_json_atomic
+from backend.training.run_outputs import FINAL, RunOutputs, is_checkpoint
 from backend.users import require_owner
-
-EXPORTS = "exports"
-LINEAGE = "lineage.json"
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-GGUF_FILE = re.compile(r"^model-(f16|q8_0)\.gguf$")
 
 
 def _size(path: Path) -> int:
@@ -31,39 +25,30 @@ def _created(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
 
 
-def export_lineage(artifacts: Path) -> dict[str, str]:
-    """exported artifact id -> the id it was made from."""
-    return read_json(artifacts / EXPORTS / LINEAGE, {}) or {}
+def exported_merged_id(job_id: str) -> str:
+    return f"{job_id}/exports/merged"
 
 
-def record_lineage(artifacts: Path, made: str, source: str) -> None:
-    (artifacts / EXPORTS).mkdir(exist_ok=True)
-    write_json_atomic(artifacts / EXPORTS / LINEAGE, {**export_lineage(artifacts), made: source})
+def gguf_id(job_id: str, quant: str) -> str:
+    return f"{job_id}/gguf-{quant}"
 
 
-def _artifacts_of(job_id: str, artifacts: Path) -> list[tuple[str, str, Path, str | None]]:
+def _artifacts_of(run: RunOutputs) -> list[tuple[str, str, Path, str | None]]:
     """(id, kind, path, made-from id) for what is on disk in one run's artifacts folder."""
-    found: list[tuple[str, str, Path, str | None]] = []
-    for folder, kind in (("adapter", "adapter"), ("model", "full")):
-        if (artifacts / folder).is_dir():
-            found.append((f"{job_id}/{folder}", kind, artifacts / folder, None))
-    checkpoints = artifacts / "checkpoints"
-    if checkpoints.is_dir():
-        for path in sorted((p for p in checkpoints.iterdir() if _CHECKPOINT.match(p.name)),
-                           key=lambda p: int(p.name.split("-")[1])):
-            found.append((f"{job_id}/{path.name}", "checkpoint", path, None))
+    job_id = run.job_id
+    found: list[tuple[str, str, Path, str | None]] = [
+        (f"{job_id}/{path.name}", kind, path, None) for kind, path in run.trained()]
+    found += [(f"{job_id}/{path.name}", "checkpoint", path, None) for path in run.checkpoints]
     trained = next((i for i, k, _, _ in found if k in ("adapter", "full")), None)
-    if (artifacts / "merged").is_dir():
-        found.append((f"{job_id}/merged", "merged", artifacts / "merged", trained))
-    lineage = export_lineage(artifacts)
-    exports = artifacts / EXPORTS
-    if (exports / "merged").is_dir():
-        model_id = f"{job_id}/exports/merged"
-        found.append((model_id, "merged", exports / "merged", lineage.get(model_id)))
-    if exports.is_dir():
-        for path in sorted(p for p in exports.iterdir() if GGUF_FILE.match(p.name)):
-            model_id = f"{job_id}/gguf-{GGUF_FILE.match(path.name).group(1)}"
-            found.append((model_id, "gguf", path, lineage.get(model_id)))
+    if run.merged:
+        found.append((f"{job_id}/{run.merged.name}", "merged", run.merged, trained))
+    lineage = run.lineage
+    if run.exported_merged:
+        model_id = exported_merged_id(job_id)
+        found.append((model_id, "merged", run.exported_merged, lineage.get(model_id)))
+    for quant, path in run.ggufs():
+        model_id = gguf_id(job_id, quant)
+        found.append((model_id, "gguf", path, lineage.get(model_id)))
     return found
 
 
@@ -74,20 +59,20 @@ def _checkpoint_of(model_id: str, sources: dict[str, str | None]) -> str:
         seen.add(model_id)
         model_id = sources[model_id]
     name = model_id.rsplit("/", 1)[-1]
-    return name if _CHECKPOINT.match(name) else "final"
+    return name if is_checkpoint(name) else FINAL
 
 
 def _metrics(evaluations: list[dict], checkpoint: str) -> list[dict]:
     return [{"dataset": e["dataset"], "split": e["split"], "headline": e["headline"], "value": e["headline_value"]}
-            for e in evaluations if (e.get("checkpoint") or "final") == checkpoint]
+            for e in evaluations if (e.get("checkpoint") or FINAL) == checkpoint]
 
 
 def _run_models(job) -> list[dict]:
     from backend.evaluation.runner import list_evaluations
 
-    artifacts = Path(job.job_dir) / "artifacts"
-    info = read_json(artifacts / "run.json", {}) or {}
-    found = _artifacts_of(job.id, artifacts)
+    run = RunOutputs.of(job)
+    info = run.info
+    found = _artifacts_of(run)
     sources = {model_id: source for model_id, _, _, source in found}
     evaluations = list_evaluations(train_job=job.id) if found else []
     return [{
@@ -136,11 +121,11 @@ def _all_dependents(model_id: str, models: dict[str, dict]) -> list[str]:
 
 def _busy_jobs(job_id: str) -> list[str]:
     """The training job itself while it runs, and export jobs working on its artifacts."""
-    from backend.jobs.manager import ACTIVE, get, list_jobs
+    from backend.jobs.manager import get, list_jobs, spec
 
-    busy = [job_id] if get(job_id).status in (*ACTIVE, "queued") else []
+    busy = [job_id] if get(job_id).active else []
     for job in list_jobs(kind="export", limit=10_000):
-        if job.status in (*ACTIVE, "queued") and read_json(Path(job.job_dir) / "spec.json", {}).get("train_job") == job_id:
+        if job.active and spec(job.id).get("train_job") == job_id:
             busy.append(job.id)
     return busy
 
@@ -162,8 +147,8 @@ def delete_model(model_id: str, force: bool = False) -> list[str]:
     if dependents and not force:
         raise LabError(f"{model_id} has dependents made from it: {', '.join(dependents)}; "
                        "delete those first or use force to delete them too")
-    artifacts = Path(job.job_dir) / "artifacts"
-    lineage = export_lineage(artifacts)
+    run = RunOutputs.of(job)
+    lineage = run.lineage
     deleted = []
     for target in [*reversed(dependents), model_id]:
         path = Path(models[target]["path"])
@@ -173,6 +158,5 @@ def delete_model(model_id: str, force: bool = False) -> list[str]:
             path.unlink(missing_ok=True)
         lineage.pop(target, None)
         deleted.append(target)
-    if (artifacts / EXPORTS).is_dir():
-        write_json_atomic(artifacts / EXPORTS / LINEAGE, lineage)
+    run.save_lineage(lineage)
     return deleted

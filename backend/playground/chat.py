@@ -5,7 +5,8 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 
-from backend.data.store import load_frame, resolve
+from backend.data.examples import prompt_messages, row_at
+from backend.data.store import resolve
 from backend.errors import LabError
 from backend.playground.models import ModelChoice, get_cache
 from backend.recipes import get_recipe
@@ -215,17 +216,9 @@ def ab_replies(choice_a: ModelChoice, choice_b: ModelChoice, messages: list[dict
 def recipe_prompt(dataset_ref: str, row_index: int) -> dict:
     """Row `row_index` (0-based) of a dataset as the recipe prompts a model with it, the gold labels and the
     teacher trace to compare the reply with, and settings that suit the recipe."""
-    from backend.evaluation.runner import prompt_messages
-
     version = resolve(dataset_ref)
     recipe = get_recipe(version.recipe)
-    frame = load_frame(version)
-    if not 0 <= row_index < len(frame):
-        raise LabError(f"{version.ref} has rows 0 to {len(frame) - 1}; there is no row {row_index}")
-    frame = frame.iloc[[row_index]].reset_index(drop=True)
-    if recipe.attach_context:
-        frame = recipe.attach_context(frame, version)
-    row = recipe.plain_row(frame.to_dict(orient="records")[0])
+    row = row_at(version, row_index)
     messages = prompt_messages(recipe, row)
     system = next((m["content"] for m in messages if m["role"] == "system"), None)
     max_new_tokens = recipe.templates[0].max_tokens if recipe.templates else DEFAULT_MAX_NEW_TOKENS

@@ -7,8 +7,6 @@ and never loads onto a GPU that a running job holds: it raises ModelBusy, which 
 from __future__ import annotations
 
 import json
-import os
-import struct
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -17,15 +15,17 @@ from pathlib import Path
 
 import psutil
 
+from backend import config
 from backend.errors import LabError, NotFound
 from backend.jobs.gpus import gpu_inventory
+from backend.jobs.status import STARTED
 from backend.traces.teachers import Teacher, teacher_from_json
+from backend.training.model_size import GB, in_hf_cache, weights_gb
+from backend.training.run_outputs import RunOutputs
 
-GB = 2**30
-MEMORY_ENV = "FTLAB_PLAYGROUND_MEMORY_GB"
-DTYPE_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
-               "I8": 1, "U8": 1, "BOOL": 1}
+MEMORY_ENV = config.PLAYGROUND_MEMORY_GB
 TEACHER_PREFIX = "teacher:"
+MERGED_PART = "merged"  # JOB_ID:merged names a run's merged model
 
 Progress = Callable[[str], None]
 
@@ -58,21 +58,18 @@ def teacher_choice(teacher: Teacher | dict) -> ModelChoice:
 
 
 def _run_choices(job) -> list[ModelChoice]:
-    from backend.evaluation.runner import models_of_run
-    from backend.jobs.files import read_json
-
-    artifacts = Path(job.job_dir) / "artifacts"
-    info = read_json(artifacts / "run.json", {}) or {}
+    run = RunOutputs.of(job)
+    info = run.info
     if not info.get("base_model"):
         return []
     found = [ModelChoice(f"{Path(info['base_model']).name} (base of {job.id})", "local", info["base_model"])]
     try:
-        refs = models_of_run(job.id, "all")
+        refs = run.models("all")
     except LabError:
         refs = []
     found += [ModelChoice(ref.label, "local", ref.base, ref.adapter) for ref in refs]
-    if (artifacts / "merged").is_dir():
-        found.append(ModelChoice(f"{job.id} merged", "local", str(artifacts / "merged")))
+    if run.merged:
+        found.append(ModelChoice(f"{job.id} merged", "local", str(run.merged)))
     return found
 
 
@@ -103,21 +100,9 @@ def _folder_choice(folder: Path) -> ModelChoice:
     return ModelChoice(folder.name, "local", str(folder))
 
 
-def _in_hf_cache(name: str) -> bool:
-    if name.count("/") != 1:
-        return False
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
-    except ValueError:
-        return False
-
-
 def resolve_choice(text: str) -> ModelChoice:
     """"JOB_ID", "JOB_ID:checkpoint-N", "JOB_ID:merged", a local folder (a model or an adapter), a Hugging Face
     id already in the local cache, "teacher:MODEL@BASE_URL" or "teacher:MODEL" (OpenAI)."""
-    from backend.evaluation.runner import models_of_run
     from backend.jobs.manager import get
 
     text = text.strip()
@@ -133,75 +118,32 @@ def resolve_choice(text: str) -> ModelChoice:
     try:
         job = get(job_id)
     except NotFound:
-        if _in_hf_cache(text):
+        if in_hf_cache(text):
             return ModelChoice(text, "local", text)
         raise LabError(f"{text!r} is not a training job id, a model folder or a cached Hugging Face model; use "
                        "JOB_ID, JOB_ID:checkpoint-N, JOB_ID:merged, a folder, teacher:MODEL or "
                        "teacher:MODEL@BASE_URL") from None
-    if part == "merged":
-        merged = Path(job.job_dir) / "artifacts" / "merged"
-        if not merged.is_dir():
+    run = RunOutputs.of(job)
+    if part == MERGED_PART:
+        if not run.merged:
             raise LabError(f"job {job_id} has no merged model (train with merge on to get one)")
-        return ModelChoice(f"{job_id} merged", "local", str(merged))
-    [ref] = models_of_run(job_id, part or "final")
+        return ModelChoice(f"{job_id} merged", "local", str(run.merged))
+    [ref] = run.models(part or None)
     return ModelChoice(ref.label, "local", ref.base, ref.adapter)
-
-
-def _safetensors_bytes(path: Path) -> int:
-    """Parameter count x dtype bytes of every tensor, read from the file's JSON header (no weights loaded)."""
-    with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    total = 0
-    for name, tensor in header.items():
-        if name == "__metadata__":
-            continue
-        count = 1
-        for dim in tensor["shape"]:
-            count *= dim
-        total += count * DTYPE_BYTES.get(tensor["dtype"], 4)
-    return total
-
-
-def _model_folder(name: str) -> Path:
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        return folder
-    if _in_hf_cache(name):
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name, local_files_only=True))
-    raise LabError(f"{name}: no model folder there and not in the local Hugging Face cache")
-
-
-def _weights_bytes(folder: Path) -> int:
-    tensors = list(folder.glob("*.safetensors"))
-    if tensors:
-        return sum(_safetensors_bytes(p) for p in tensors)
-    return sum(p.stat().st_size for p in folder.glob("*.bin"))
 
 
 def estimate_gb(choice: ModelChoice) -> float:
     """Memory the model's weights take once loaded: parameter count x dtype bytes (base + adapter)."""
     if choice.kind != "local" or not choice.base:
         raise LabError(f"{choice.label}: only local models are loaded into memory")
-    total = _weights_bytes(_model_folder(choice.base))
-    if choice.adapter:
-        total += _weights_bytes(Path(choice.adapter))
-    return total / GB
+    return weights_gb(choice.base, choice.adapter)
 
 
 def budget_gb() -> float:
     """FTLAB_PLAYGROUND_MEMORY_GB, else half of the GPU's memory on a GPU machine, half of RAM on the CPU."""
-    setting = os.environ.get(MEMORY_ENV)
-    if setting:
-        try:
-            value = float(setting)
-        except ValueError:
-            raise LabError(f"{MEMORY_ENV} must be a number of GB, not {setting!r}") from None
-        if value <= 0:
-            raise LabError(f"{MEMORY_ENV} must be more than 0 GB")
-        return value
+    setting = config.playground_memory_gb()
+    if setting is not None:
+        return setting
     if _cuda_available():
         from backend.training.memory import detect_devices
 
@@ -229,7 +171,7 @@ def _free_gpu() -> int | None:
     if not inventory:
         return None
     holders: dict[int, str] = {}
-    for status in ("starting", "running"):
+    for status in STARTED:
         for job in list_jobs(status=status):
             for gpu in (job.gpu_ids or "").split(","):
                 if gpu.strip().isdigit():

@@ -11,6 +11,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from backend.recipes.curating import CurateFilter, SplitPreset
+from backend.recipes.demos import DemoSpec
+from backend.recipes.importing import Importer
+from backend.recipes.scoring import Scorer
+
 Messages = list[dict[str, str]]
 
 
@@ -58,6 +63,7 @@ class Recipe:
     group_column: str | None = None
     to_messages: Callable[[dict], Messages] = field(default=lambda row: [])
     description: str = ""
+    seed: str | None = None  # the seed workflow it serves ("000" ...); orders the registry, None last
     # Text SFT formats (tinyllama, mistral, llama3) render these messages; a recipe whose source
     # project spelled each format differently supplies its own, otherwise `to_messages` is used.
     format_messages: Callable[[dict, str], Messages] | None = None
@@ -70,8 +76,22 @@ class Recipe:
     template_fields: Callable[[dict], dict] = field(default=lambda row: dict(row))
     parse_output: Callable[[str], dict] = _no_labels
     gold_labels: Callable[[dict], dict] = field(default=lambda row: {})
-    # Adds what prompts need from a version's other tables (raft: the gold documents' texts).
-    attach_context: Callable[[Any, Any], Any] | None = None
+    # Adds what prompts need from a version's other tables (raft: the gold documents' texts):
+    # attach_context(rows, load_table) -> rows, where load_table(name, columns) gives one of the version's
+    # tables as a DataFrame, None when it has none. Called by the examples stage (backend/data/examples.py).
+    attach_context: Callable[[Any, Callable[[str, list[str]], Any]], Any] | None = None
+    # Importing: what files it reads and how (recipes/<name>/importer.py), its options and upload layout.
+    importer: Importer | None = None
+    # Evaluation: its metrics and headline, predictions files (recipes/<name>/scoring.py). None: not scored.
+    scorer: Scorer | None = None
+    # The version's table of documents the questions are answered from, None when it has none: retrieval
+    # indexes it, and the evaluation's distractor stress test mixes its documents into the context.
+    documents_table: str | None = None
+    # Demo data (recipes/<name>/demo.py), split presets (its published splits) and the Data page's curate
+    # filter (recipes/<name>/filter.py, in place of the generic column filters); see recipes/curating.py.
+    demo: DemoSpec | None = None
+    split_presets: tuple[SplitPreset, ...] = ()
+    curate_filter: CurateFilter | None = None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

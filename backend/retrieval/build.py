@@ -16,7 +16,7 @@ from backend.data.store import DatasetVersion, load_frame, resolve
 from backend.errors import LabError
 from backend.jobs.context import JobContext
 from backend.jobs.manager import JobInfo, submit
-from backend.recipes.raft import DOCUMENTS_TABLE
+from backend.recipes import RECIPES, get_recipe
 from backend.retrieval.cache import EmbeddingCache, EmbeddingCancelled, embed_with_cache
 from backend.retrieval.chunking import (
     DEFAULT_CHUNK_SIZE,
@@ -50,9 +50,11 @@ def corpus_hash(documents: pd.DataFrame) -> str:
 
 def corpus_version(dataset: str | DatasetVersion) -> DatasetVersion:
     version = resolve(dataset)
-    if DOCUMENTS_TABLE not in version.tables:
-        raise LabError(f"{version.ref} has no documents table to index: import a corpus with the raft recipe "
-                       f"(this dataset's recipe is {version.recipe!r})")
+    table = get_recipe(version.recipe).documents_table
+    if table is None or table not in version.tables:
+        corpus_recipes = " or ".join(r.name for r in RECIPES.values() if r.documents_table)
+        raise LabError(f"{version.ref} has no documents table to index: import a corpus with the {corpus_recipes} "
+                       f"recipe (this dataset's recipe is {version.recipe!r})")
     return version
 
 
@@ -68,7 +70,7 @@ def build_index(dataset: str | DatasetVersion, name: str | None = None, model: s
     report = progress or (lambda **_: None)
     tokenizer, max_tokens = load_tokenizer(model)
     validate_chunking(chunk_size, overlap, max_tokens)
-    documents = load_frame(version, DOCUMENTS_TABLE, columns=["doc_id", "title", "text"])
+    documents = load_frame(version, get_recipe(version.recipe).documents_table, columns=["doc_id", "title", "text"])
     if documents.empty:
         raise LabError(f"{version.ref}: the documents table is empty")
     report(phase="chunk", done=0, total=len(documents))

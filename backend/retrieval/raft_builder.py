@@ -16,7 +16,8 @@ import pandas as pd
 from backend.data.store import VersionWriter, check_output, iter_batches, load_frame, resolve
 from backend.errors import LabError
 from backend.recipes.base import loads_json
-from backend.recipes.raft import DOCUMENTS_TABLE, instruction, parse_output
+from backend.recipes import get_recipe
+from backend.recipes.raft import EXAMPLES_SUMMARY_KEY, instruction, parse_output
 from backend.validation import SEED, Range, check_fields
 
 
@@ -53,16 +54,17 @@ def _distractor_ids(request: RaftBuildRequest, query: str, gold: set[str], all_i
 def build_raft_dataset(request: RaftBuildRequest):
     """A new raft dataset version whose rows carry context_texts / instruction / oracle flags."""
     version = resolve(request.dataset)
-    if version.recipe != "raft" or DOCUMENTS_TABLE not in version.tables:
+    documents = get_recipe(version.recipe).documents_table
+    if documents is None or documents not in version.tables:
         raise LabError(f"{version.ref} is not a raft dataset with a documents table")
-    check_output(request.out or f"{version.dataset}-raft", "raft")  # the output name, before any work
+    check_output(request.out or f"{version.dataset}-raft", version.recipe)  # the output name, before any work
     frame = load_frame(version)
     if request.split:
         column = "split" if "split" in frame.columns else "source_split"
         frame = frame[frame[column] == request.split]
         if frame.empty:
             raise LabError(f"{version.ref} has no rows with {column} = {request.split!r}")
-    docs = load_frame(version, DOCUMENTS_TABLE, columns=["doc_id", "title", "text"])
+    docs = load_frame(version, documents, columns=["doc_id", "title", "text"])
     text_of, title_of = dict(zip(docs["doc_id"], docs["text"])), dict(zip(docs["doc_id"], docs["title"]))
     all_ids = docs["doc_id"].tolist()
     rng = random.Random(request.seed)
@@ -84,12 +86,12 @@ def build_raft_dataset(request: RaftBuildRequest):
         raise LabError(f"{version.ref}: no questions to build examples from")
     out = pd.DataFrame(rows)
     stats = raft_stats(out)
-    with VersionWriter(request.out or f"{version.dataset}-raft", "raft", "raft-build", asdict(request),
+    with VersionWriter(request.out or f"{version.dataset}-raft", version.recipe, "raft-build", asdict(request),
                        parent=version) as writer:
         writer.write(out)
-        for batch in iter_batches(version, DOCUMENTS_TABLE):
-            writer.write(batch, table=DOCUMENTS_TABLE)
-        return writer.commit(summary={"raft": stats})
+        for batch in iter_batches(version, documents):
+            writer.write(batch, table=documents)
+        return writer.commit(summary={EXAMPLES_SUMMARY_KEY: stats})
 
 
 def raft_stats(frame: pd.DataFrame) -> dict:

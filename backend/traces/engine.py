@@ -1,5 +1,6 @@
 """The trace generation job: teacher completions for every item, parsed, checked against gold labels,
-cached, budgeted, and turned into a new dataset version.
+cached, budgeted, and turned into a new dataset version. The request and its launch are
+backend/traces/launch.py (TraceRequest and launch_traces are importable from here as well).
 
 Online mode sends requests concurrently (asyncio, bounded in-flight requests, RPM/TPM limits, retries
 with backoff and jitter honouring Retry-After). Batch mode hands them to the OpenAI Batch API
@@ -12,7 +13,7 @@ import json
 import re
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 import openai
 import pandas as pd
@@ -24,70 +25,14 @@ from backend.recipes import get_recipe
 from backend.recipes.base import TraceTemplate
 from backend.storage.db import connect
 from backend.traces import records
+from backend.traces.launch import TraceRequest, launch_traces  # noqa: F401 - callers import them from here too
 from backend.traces.limits import Budget, RateLimiter, backoff_delay
 from backend.traces.records import Completion, cache_key
-from backend.traces.teachers import error_code, Teacher, require_api_key, server_message, teacher_from_json
-from backend.traces.templates import Item, build_items, get_template, prepared_frame, template_from_json, template_hash, template_to_json
+from backend.traces.teachers import error_code, require_api_key, server_message, teacher_from_json
+from backend.traces.templates import Item, build_items, prepared_frame, template_from_json, template_hash
 from backend.traces.tokens import count_chats_tokens
-from backend.validation import ROW_LIMIT, SECONDS, SEED, TEMPERATURE, TOKENS, USD, Range, check_fields
-
 
 FAIL_FAST = 3  # items refused the same way in a row (no success between) before a job stops as failed
-
-
-@dataclass
-class TraceRequest:
-    dataset: str = field(metadata={"help": "dataset NAME or NAME@VERSION"})
-    teacher: Teacher = field(metadata={"help": "which model writes the traces"})
-    template: str | None = field(default=None, metadata={"help": "template name (default: the recipe's first)"})
-    include_gold: bool = field(default=True, metadata={"help": "give the teacher the gold label (GuardReasoner did)"})
-    split: str | None = field(default=None, metadata={"help": "only rows of this split"})
-    limit: int | None = field(default=None, metadata={"help": "only the first N rows (a pilot)",
-                                                       "valid": replace(ROW_LIMIT, cli="--limit")})
-    temperature: float = field(default=0.0, metadata={"help": "sampling temperature of the first attempt",
-                                                       "valid": replace(TEMPERATURE, cli="--temperature")})
-    max_tokens: int | None = field(default=None, metadata={"help": "output cap per request (default: the template's)",
-                                                            "valid": replace(TOKENS, optional=True, cli="--max-tokens")})
-    seed: int | None = field(default=None, metadata={"help": "seed sent to the endpoint", "valid": replace(SEED, optional=True)})
-    budget_usd: float | None = field(default=None, metadata={"help": "stop before spending more than this",
-                                                              "valid": replace(USD, cli="--budget-usd")})
-    max_rejects: int = field(default=2, metadata={"help": "retries of a trace whose label disagrees with the gold one",
-                                                   "valid": Range(0, 100, integer=True, cli="--max-rejects")})
-    reject_temperature_step: float = field(default=0.3, metadata={"help": "temperature added on each retry",
-                                                                   "valid": TEMPERATURE})
-    batch: bool = field(default=False, metadata={"help": "use the OpenAI Batch API (50% off, results within 24 h)"})
-    batch_poll_s: float = field(default=30.0, metadata={"help": "seconds between batch status checks",
-                                                        "valid": replace(SECONDS, cli="--batch-poll")})
-    out: str | None = field(default=None, metadata={"help": "output dataset name (default: DATASET-traces)"})
-
-    def __post_init__(self):
-        check_fields(self, "trace request")  # every number finite and in range, before anything is paid
-
-
-def launch_traces(request: TraceRequest, estimate_usd: float | None = None, slurm_options=None):
-    """Validate the request, render its items once (errors surface now, not in the job), submit the job."""
-    from backend.jobs.manager import submit
-    import sqlite3
-
-    from backend.preferences import remember_teacher
-
-    version = resolve(request.dataset)
-    out = check_output(request.out or f"{version.dataset}-traces", version.recipe)  # before the first request
-    template = get_template(version.recipe, request.template)
-    items = build_items(version, template, include_gold=request.include_gold, split=request.split, limit=request.limit)
-    if not items:
-        raise LabError(f"{version.ref}: no rows to send")
-    if request.teacher.provider == "openai":
-        require_api_key(request.teacher)
-    spec = {**asdict(request), "dataset": version.ref, "teacher": request.teacher.to_json(),
-            "template": template_to_json(template), "out": out,
-            "items": len(items), "estimate_usd": estimate_usd}
-    job = submit("traces", spec, title=f"traces {version.ref} via {request.teacher.label}", slurm_options=slurm_options)
-    try:
-        remember_teacher(request.teacher)  # the Traces page offers this teacher again next time (never its key)
-    except (LabError, sqlite3.Error):  # the job is submitted; a choice not remembered must not fail it
-        pass
-    return job
 
 
 def agreement(labels: dict, gold: dict, template: TraceTemplate) -> bool | None:

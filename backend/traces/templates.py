@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from backend.config import state_dir
-from backend.data.store import DatasetVersion, load_frame, resolve
+from backend.data import examples
+from backend.data.store import DatasetVersion, resolve
 from backend.errors import DataError, LabError
 from backend.recipes import get_recipe
 from backend.recipes.base import TraceTemplate, loads_json
@@ -208,17 +209,8 @@ def _render(text: str, fields: dict, where: str) -> str:
 
 
 def prepared_frame(version: DatasetVersion, split: str | None = None, limit: int | None = None) -> pd.DataFrame:
-    frame = load_frame(version)
-    if split:
-        if "split" not in frame.columns:
-            raise LabError(f"{version.ref} has no splits; split it first or leave the split out")
-        frame = frame[frame["split"] == split]
-    if limit:
-        frame = frame.head(limit)
-    recipe = get_recipe(version.recipe)
-    if recipe.attach_context:
-        frame = recipe.attach_context(frame, version)
-    return frame.reset_index(drop=True)
+    """The rows a trace job prompts with (examples.load_rows), positions counted from 0 after the split."""
+    return examples.load_rows(version, split or None, limit=limit).reset_index(drop=True)
 
 
 def build_items(ref: "str | DatasetVersion", template: TraceTemplate, *, include_gold: bool = False,

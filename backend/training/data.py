@@ -2,16 +2,16 @@
 
 With a `split` column, the spec's train split is trained on and its eval split (when present) gives
 the eval loss; without one, every row trains and there is no eval. Row numbers in errors are 1-based
-positions in the version, before any split is taken.
+positions in the version, before any split is taken. Rows and messages come from the examples stage
+(backend/data/examples.py), the same as an SFT export's.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from backend.data.store import DatasetVersion, load_frame, resolve
+from backend.data import examples
+from backend.data.store import DatasetVersion, resolve
 from backend.errors import DataError, LabError
 from backend.recipes import Recipe, get_recipe
 from backend.recipes.base import Messages
@@ -19,8 +19,6 @@ from backend.training.spec import TrainSpec
 
 if TYPE_CHECKING:
     from datasets import Dataset
-
-ROLES = ("system", "user", "assistant")
 
 
 @dataclass
@@ -55,34 +53,22 @@ def _to_dataset(chats: list[Messages]) -> Dataset:
 
 
 def row_messages(version: DatasetVersion, recipe: Recipe, number: int, row: dict) -> Messages:
-    """The row's chat, checked: known roles, text content, and an assistant answer to learn from."""
-    try:
-        messages = recipe.to_messages(recipe.plain_row(row))
-    except DataError as exc:
-        raise DataError(exc.reason, file=version.ref, row=number, field=exc.field) from exc
-    except (AttributeError, KeyError, TypeError, ValueError, LabError) as exc:
-        raise DataError(f"cannot turn this row into chat messages ({exc})", file=version.ref, row=number) from exc
+    """The row's chat (see examples.row_messages), with something to learn from: an assistant answer."""
+    messages = examples.row_messages(version, recipe, number, row)
     if not messages:
         raise DataError("the row gives no chat messages to train on", file=version.ref, row=number)
-    for message in messages:
-        if message.get("role") not in ROLES or not isinstance(message.get("content"), str):
-            raise DataError(f"chat message {message!r} needs a role ({', '.join(ROLES)}) and text content",
-                            file=version.ref, row=number)
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         raise DataError("the row has no assistant answer to learn from (empty target)", file=version.ref, row=number)
-    return [{"role": m["role"], "content": m["content"]} for m in messages]
+    return messages
 
 
-def _select(frame: pd.DataFrame, version: DatasetVersion, spec: TrainSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if "split" not in frame.columns:
-        return frame, frame.iloc[0:0]
-    splits = sorted(str(s) for s in frame["split"].dropna().unique())
-    if spec.train_split not in splits:
-        raise LabError(f"dataset {version.ref} has no split {spec.train_split!r} to train on "
-                       f"(splits: {', '.join(splits) or 'none'}); set train_split to one of them")
-    train = frame[frame["split"] == spec.train_split]
-    evaluate = frame[frame["split"] == spec.eval_split] if spec.eval_split else frame.iloc[0:0]
-    return train, evaluate
+def _splits(version: DatasetVersion, spec: TrainSpec) -> tuple[str | None, str | None]:
+    """The splits to train and to eval on: the spec's on a split version (the eval split only when present),
+    none on an unsplit one (every row trains, nothing is held out)."""
+    if examples.SPLIT_COLUMN not in version.columns:
+        return None, None
+    present = examples.split_names(version)
+    return spec.train_split, (spec.eval_split if spec.eval_split in present else None)
 
 
 def load_training_data(spec: TrainSpec) -> TrainingData:
@@ -90,14 +76,13 @@ def load_training_data(spec: TrainSpec) -> TrainingData:
         raise LabError("training spec: give a dataset (NAME or NAME@VERSION)")
     version = resolve(spec.dataset)
     recipe = get_recipe(version.recipe)
-    frame = load_frame(version)
-    if recipe.attach_context:
-        frame = recipe.attach_context(frame, version)
-    frame = frame.reset_index(drop=True)
-    frame.index = frame.index + 1  # row numbers as users count them
-    train, evaluate = _select(frame, version, spec)
+    train_split, eval_split = _splits(version, spec)
+    wanted = [s for s in (train_split, eval_split) if s is not None]
+    frame = examples.load_rows(version, wanted or None, purpose="to train on", fix="set train_split to one of them")
+    train = frame[frame[examples.SPLIT_COLUMN] == train_split] if train_split is not None else frame
+    evaluate = frame[frame[examples.SPLIT_COLUMN] == eval_split] if eval_split is not None else frame.iloc[0:0]
     if train.empty:
         raise LabError(f"dataset {version.ref} has no rows to train on")
-    chats = [[row_messages(version, recipe, int(n), row) for n, row in part.to_dict(orient="index").items()]
+    chats = [[row_messages(version, recipe, number, row) for number, row in examples.plain_rows(part, recipe)]
              for part in (train, evaluate)]
     return TrainingData(version=version, train_messages=chats[0], eval_messages=chats[1])

@@ -1,6 +1,8 @@
 """What a finished run leaves in artifacts/: the adapter (or full model), a merged 16-bit model, an
-Ollama Modelfile, and run.json. Each folder is written under a temporary name and renamed into place,
-so a reader never sees half of one.
+Ollama Modelfile, and run.json; and the names of what export jobs add in artifacts/exports/. Each folder
+is written under a temporary name and renamed into place, so a reader never sees half of one.
+
+This module writes those names; backend/training/run_outputs.py is the one that reads them.
 """
 from __future__ import annotations
 
@@ -17,6 +19,15 @@ FULL_MODEL = "model"
 MERGED = "merged"
 MODELFILE = "Modelfile"
 RUN_INFO = "run.json"
+CHECKPOINTS = "checkpoints"  # checkpoint-N folders, written by the Trainer
+EXPORTS = "exports"  # what export jobs make: merged/, GGUF files, a Modelfile, a card
+LINEAGE = "lineage.json"  # in exports/: which model each export was made from
+GGUF_QUANTS = ("f16", "q8_0")
+
+
+def gguf_file(folder: Path, quant: str) -> Path:
+    """Where an export writes the GGUF file of one quantisation."""
+    return folder / f"model-{quant}.gguf"
 
 
 @contextmanager
@@ -126,20 +137,24 @@ def ollama_template(tokenizer) -> tuple[str, list[str], str]:
         return _turns(zephyr("system"), zephyr("user"), zephyr("assistant")), [end, "<|user|>"], "zephyr"
     end = eos or ""
     template = _turns(("", "\n\n"), ("User: ", "\n"), ("Assistant: ", f"{end}\n"))
-    return template, [s for s in (end, "User:") if s], "generic"
+    return template, [s for s in (end, "User:") if s], "plain"
 
 
-def write_modelfile(merged: Path, artifacts: Path) -> Path:
-    """artifacts/Modelfile: `ollama create NAME -f artifacts/Modelfile` imports the merged model."""
+def write_modelfile(model: Path, folder: Path, tokenizer_dir: Path | None = None) -> Path:
+    """folder/Modelfile importing `model` (a merged model folder, or a GGUF file) into Ollama with the chat
+    template of the tokenizer in `tokenizer_dir` (default: `model` itself). A GGUF file beside the Modelfile
+    is named relative to it (FROM ./model-q8_0.gguf), so the folder can be copied or pushed as it is."""
     from transformers import AutoTokenizer
 
-    template, stops, fmt = ollama_template(AutoTokenizer.from_pretrained(merged))
-    lines = [f"# Ollama Modelfile ({fmt} chat format): ollama create NAME -f {artifacts / MODELFILE}",
-             f"FROM {merged.resolve()}",
-             f'TEMPLATE """{template}"""']
+    template, stops, fmt = ollama_template(AutoTokenizer.from_pretrained(tokenizer_dir or model))
+    path = folder / MODELFILE
+    if model.is_file() and model.parent == folder:
+        how, source = f"cd {folder} && ollama create NAME -f {MODELFILE}", f"./{model.name}"
+    else:
+        how, source = f"ollama create NAME -f {path}", str(model.resolve())
+    lines = [f"# Ollama Modelfile ({fmt} chat format): {how}", f"FROM {source}", f'TEMPLATE """{template}"""']
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
-    path = artifacts / MODELFILE
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{MODELFILE}.tmp")  # hidden: a hub push skips dot files
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path

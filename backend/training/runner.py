@@ -18,9 +18,9 @@ from backend.jobs.context import JobContext
 from backend.jobs.manager import spec_hash
 from backend.training.data import TrainingData, load_training_data
 from backend.training.engines import UNSLOTH, LoadedModel, choose_engine, load_model
+from backend.training.outputs import CHECKPOINTS
 from backend.training.spec import TrainSpec
 
-CHECKPOINTS = "checkpoints"
 SAVE_TOTAL_LIMIT = 3
 TRAINER_STATE = "trainer_state.json"  # written last in a checkpoint: its presence means the checkpoint is whole
 

@@ -24,6 +24,12 @@ OPTIMIZERS = ("adamw_torch", "paged_adamw_8bit", "adamw_8bit", "sgd")
 ENGINES = ("auto", "unsloth", "transformers")
 TINY = "tiny"
 TINY_STEPS = 120  # the tiny preset's run: full fine-tuning takes the loss down 46-95% on the demo datasets
+# The Train form's sections, named in each field's metadata "group" (ui/field_form.py lists the keys a field may
+# carry); the form draws them in the order the fields first name them, unfolded when in FORM_OPEN. "dataset" is
+# hidden: the page picks it above the form.
+MODEL, LORA, OPTIMISATION, DATA, OUTPUTS, TINY_MODEL = ("Model", "LoRA", "Optimisation", "Data",
+                                                        "Checkpoints and outputs", "Tiny model")
+FORM_OPEN = (MODEL, OPTIMISATION)
 
 
 def _f(default, help: str, **kw):
@@ -34,43 +40,49 @@ def _f(default, help: str, **kw):
 
 @dataclass
 class TrainSpec:
-    dataset: str = _f("", "dataset NAME or NAME@VERSION (a trace version where the recipe has traces)")
-    base_model: str = _f(TINY, "Hugging Face id, local folder, or 'tiny' (built here from the dataset's text)")
-    method: str = _f("lora", "lora, qlora (4-bit base, LoRA adapter) or full (every weight)", choices=METHODS)
-    lora_r: int = _f(16, "LoRA rank", valid=Range(1, 4096, integer=True))
-    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r)", valid=Range(1, 100_000, integer=True))
-    lora_dropout: float = _f(0.05, "dropout on the LoRA path", valid=Range(0, 1))
-    target_modules: list = _f(list(ALL_LINEAR), "modules that get adapters ('all-linear' for every linear layer)")
-    learning_rate: float = _f(2e-4, "peak learning rate", valid=Range(0, 1, above=True))
-    lr_scheduler: str = _f("cosine", "learning rate schedule", choices=SCHEDULES)
-    warmup_ratio: float = _f(0.03, "share of steps spent warming up", valid=Range(0, 1))
-    weight_decay: float = _f(0.0, "AdamW weight decay", valid=Range(0, 10))
-    epochs: float = _f(1.0, "passes over the training rows (ignored when max_steps > 0)", valid=Range(0, 100_000))
+    dataset: str = _f("", "dataset NAME or NAME@VERSION (a trace version where the recipe has traces)", hidden=True)
+    base_model: str = _f(TINY, "Hugging Face id, local folder, or 'tiny' (built here from the dataset's text)",
+                         group=MODEL)
+    method: str = _f("lora", "lora, qlora (4-bit base, LoRA adapter) or full (every weight)", choices=METHODS,
+                     group=MODEL)
+    lora_r: int = _f(16, "LoRA rank", valid=Range(1, 4096, integer=True), group=LORA)
+    lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r)", valid=Range(1, 100_000, integer=True), group=LORA)
+    lora_dropout: float = _f(0.05, "dropout on the LoRA path", valid=Range(0, 1), group=LORA)
+    target_modules: list = _f(list(ALL_LINEAR), "modules that get adapters ('all-linear' for every linear layer)",
+                              group=LORA)
+    learning_rate: float = _f(2e-4, "peak learning rate", valid=Range(0, 1, above=True), group=OPTIMISATION)
+    lr_scheduler: str = _f("cosine", "learning rate schedule", choices=SCHEDULES, group=OPTIMISATION)
+    warmup_ratio: float = _f(0.03, "share of steps spent warming up", valid=Range(0, 1), group=OPTIMISATION)
+    weight_decay: float = _f(0.0, "AdamW weight decay", valid=Range(0, 10), group=OPTIMISATION)
+    epochs: float = _f(1.0, "passes over the training rows (ignored when max_steps > 0)", valid=Range(0, 100_000),
+                       group=OPTIMISATION)
     max_steps: int = _f(-1, "stop after this many optimizer steps (-1: use epochs)",
-                       valid=Range(-1, COUNT_LIMIT, integer=True, meaning="-1 or 0 = use epochs"))
-    batch_size: int = _f(4, "rows per device per step", valid=Range(1, 100_000, integer=True))
+                       valid=Range(-1, COUNT_LIMIT, integer=True, meaning="-1 or 0 = use epochs"), group=OPTIMISATION)
+    batch_size: int = _f(4, "rows per device per step", valid=Range(1, 100_000, integer=True), group=OPTIMISATION)
     grad_accum: int = _f(1, "micro-batches per optimizer step (effective batch = batch_size x grad_accum x GPUs)",
-                        valid=Range(1, 100_000, integer=True))
-    max_seq_length: int = _f(2048, "tokens per row; longer rows are truncated", valid=TOKENS)
-    packing: bool = _f(False, "pack several short rows into one sequence (faster on skewed lengths)")
-    assistant_only_loss: bool = _f(True, "compute the loss on the assistant's tokens only")
-    precision: str = _f("auto", "bf16/fp16 on a GPU that has it, fp32 on CPU", choices=PRECISIONS)
-    optimizer: str = _f("adamw_torch", "optimizer (paged_adamw_8bit needs bitsandbytes)", choices=OPTIMIZERS)
-    gradient_checkpointing: bool = _f(False, "trade compute for activation memory")
-    seed: int = _f(42, "random seed", valid=SEED)
-    train_split: str = _f("train", "split to train on when the dataset has splits (else every row)")
-    eval_split: str = _f("validation", "split for eval loss when present ('' for none)")
-    eval_steps: int = _f(0, "evaluate every N steps (0: at the end only)", valid=Range(0, COUNT_LIMIT, integer=True))
-    save_steps: int = _f(50, "checkpoint every N steps", valid=Range(1, COUNT_LIMIT, integer=True))
-    logging_steps: int = _f(1, "log metrics every N steps", valid=Range(1, COUNT_LIMIT, integer=True))
+                        valid=Range(1, 100_000, integer=True), group=OPTIMISATION)
+    max_seq_length: int = _f(2048, "tokens per row; longer rows are truncated", valid=TOKENS, group=DATA)
+    packing: bool = _f(False, "pack several short rows into one sequence (faster on skewed lengths)", group=DATA)
+    assistant_only_loss: bool = _f(True, "compute the loss on the assistant's tokens only", group=DATA)
+    precision: str = _f("auto", "bf16/fp16 on a GPU that has it, fp32 on CPU", choices=PRECISIONS, group=MODEL)
+    optimizer: str = _f("adamw_torch", "optimizer (paged_adamw_8bit needs bitsandbytes)", choices=OPTIMIZERS,
+                        group=OPTIMISATION)
+    gradient_checkpointing: bool = _f(False, "trade compute for activation memory", group=OPTIMISATION)
+    seed: int = _f(42, "random seed", valid=SEED, group=OPTIMISATION)
+    train_split: str = _f("train", "split to train on when the dataset has splits (else every row)", group=DATA)
+    eval_split: str = _f("validation", "split for eval loss when present ('' for none)", group=DATA)
+    eval_steps: int = _f(0, "evaluate every N steps (0: at the end only)", valid=Range(0, COUNT_LIMIT, integer=True),
+                         group=OUTPUTS)
+    save_steps: int = _f(50, "checkpoint every N steps", valid=Range(1, COUNT_LIMIT, integer=True), group=OUTPUTS)
+    logging_steps: int = _f(1, "log metrics every N steps", valid=Range(1, COUNT_LIMIT, integer=True), group=OUTPUTS)
     engine: str = _f("auto", "auto: Unsloth when CUDA and unsloth are present, else Transformers + PEFT + TRL",
-                     choices=ENGINES)
+                     choices=ENGINES, group=MODEL)
     gpus: int = _f(-1, "GPUs for this job (-1: one if any is present, else CPU)",
-                  valid=Range(-1, 1024, integer=True, meaning="-1 = one if any is present"))
-    merge: bool = _f(False, "also write a merged 16-bit model")
-    modelfile: bool = _f(False, "also write an Ollama Modelfile (implies merge)")
-    tiny_hidden_size: int = _f(64, "tiny model only: hidden size", valid=Range(8, 8192, integer=True))
-    tiny_layers: int = _f(2, "tiny model only: layers", valid=Range(1, 256, integer=True))
+                  valid=Range(-1, 1024, integer=True, meaning="-1 = one if any is present"), group=MODEL)
+    merge: bool = _f(False, "also write a merged 16-bit model", group=OUTPUTS)
+    modelfile: bool = _f(False, "also write an Ollama Modelfile (implies merge)", group=OUTPUTS)
+    tiny_hidden_size: int = _f(64, "tiny model only: hidden size", valid=Range(8, 8192, integer=True), group=TINY_MODEL)
+    tiny_layers: int = _f(2, "tiny model only: layers", valid=Range(1, 256, integer=True), group=TINY_MODEL)
 
     def __post_init__(self) -> None:
         check_fields(self, "training spec")  # every number finite and in range (backend/validation.py)

@@ -3,23 +3,22 @@
     from backend.data.importers import import_dataset, SUPPORTED
     version = import_dataset("orgaccess", "orgaccess", ["data/easy-00000-of-00001.parquet"], on_bad_label="drop")
 
-Each recipe module (guard, saige, raft, orgaccess, generic) reads its layouts and hands rows to an
-`ImportRun`, which normalises them to the recipe's columns and writes them in batches through a
-`VersionWriter`; any error discards the half-built version, so nothing is ever half-imported.
+Each recipe's importer (`Recipe.importer`, the code in backend/recipes/<name>/importer.py) reads its
+layouts and hands rows to an `ImportRun`, which normalises them to the recipe's columns and writes
+them in batches through a `VersionWriter`; any error discards the half-built version, so nothing is
+ever half-imported.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from backend.data.importers import generic, guard, orgaccess, raft, saige
 from backend.data.importers.normalise import BAD_LABEL_POLICIES, check_mapping
 from backend.data.importers.pipeline import ImportRun
 from backend.data.store import DatasetVersion, VersionWriter, resolve, validate_name
 from backend.errors import LabError, NotFound
-from backend.recipes import get_recipe
+from backend.recipes import RECIPES, Recipe, get_recipe
 
-IMPORTERS = {"guard": guard, "saige": saige, "raft": raft, "orgaccess": orgaccess, "generic": generic}
-SUPPORTED: dict[str, str] = {recipe: module.DESCRIPTION for recipe, module in IMPORTERS.items()}
+SUPPORTED: dict[str, str] = {r.name: r.importer.description for r in RECIPES.values() if r.importer}
 
 
 def _check_target(name: str, recipe: str) -> None:
@@ -33,39 +32,50 @@ def _check_target(name: str, recipe: str) -> None:
         raise LabError(f"dataset {name!r} already exists with recipe {existing.recipe!r}, not {recipe!r}")
 
 
+def _check_options(spec: Recipe, options: dict[str, str | None]) -> dict[str, str]:
+    """The import options given (None = not given), checked against the ones the recipe declares."""
+    given = {key: value for key, value in options.items() if value is not None}
+    for key, value in given.items():
+        option = spec.importer.option(key)
+        if option is None:
+            owners = [(r, r.importer.option(key)) for r in RECIPES.values() if r.importer and r.importer.option(key)]
+            if not owners:
+                raise LabError(f"no recipe takes an import option {key!r}")
+            where = " or ".join(f"{r.name}'s {o.applies_to}" for r, o in owners)
+            raise LabError(f"a {key} applies to {where}, not to recipe {spec.name!r}")
+        if value not in option.choices:
+            raise LabError(f"{key} must be one of {', '.join(option.choices)}, not {value!r}")
+    return given
+
+
 def import_dataset(recipe: str, name: str, paths: list[str | Path], *, on_bad_label: str = "error",
                    mapping: dict[str, str] | None = None, description: str | None = None,
-                   task: str | None = None) -> DatasetVersion:
+                   **options: str | None) -> DatasetVersion:
     """Read `paths` with the recipe's importer into a new version of dataset `name`.
 
     on_bad_label: what to do with labels outside a column's choices: "error" (stop and list them),
     "drop" (leave those rows out) or "keep" (store them as found). mapping: {recipe column: source
-    column} for recipes that read free-form columns (generic, guard, orgaccess). task: guard only,
-    the task of GuardReasoner benchmark files (prompt, response or refusal); None infers it from
-    the published file names (see importers/guard.py).
+    column} for recipes whose importer `accepts_mapping` (free-form columns). options: the recipe's
+    `ImportOption`s by name (e.g. task="prompt"); None or absent lets the importer infer them.
     """
     spec = get_recipe(recipe)
-    importer = IMPORTERS.get(spec.name)
+    importer = spec.importer
     if importer is None:
         raise LabError(f"recipe {recipe!r} has no importer")
     if on_bad_label not in BAD_LABEL_POLICIES:
         raise LabError(f"on_bad_label must be one of {', '.join(BAD_LABEL_POLICIES)}, not {on_bad_label!r}")
-    if task is not None and spec.name != "guard":
-        raise LabError(f"a task applies to guard's GuardReasoner benchmark files, not to recipe {spec.name!r}")
-    if task is not None and task not in guard.TASKS:
-        raise LabError(f"task must be one of {', '.join(guard.TASKS)}, not {task!r}")
+    given = _check_options(spec, options)
     mapping = check_mapping(spec, mapping)
-    if mapping and not importer.ACCEPTS_MAPPING:
+    if mapping and not importer.accepts_mapping:
         raise LabError(f"recipe {recipe!r} reads a fixed layout; a column mapping does not apply")
     sources = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not sources:
         raise LabError("no input files given")
     _check_target(name, spec.name)
-    params = {"files": [], "on_bad_label": on_bad_label, "mapping": mapping}
-    if task is not None:
-        params["task"] = task
+    params = {"files": [], "on_bad_label": on_bad_label, "mapping": mapping, **given}
     with VersionWriter(name, spec.name, "import", params, description=description) as writer:
-        run = ImportRun(spec, writer, on_bad_label, params["files"], options={"task": task})
+        run = ImportRun(spec, writer, on_bad_label, params["files"],
+                        options={option.name: given.get(option.name) for option in importer.options})
         importer.read(run, sources, mapping)
         return writer.commit(summary=run.finish())
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from backend.data.importers.normalise import LabelTally, RowNormaliser, to_frame
-from backend.data.importers.readers import Where, sha256_file
 from backend.data.store import VersionWriter
 from backend.errors import LabError
+from backend.formats.files import sha256_file
+from backend.formats.where import Where
 from backend.recipes.base import Recipe
 
 BATCH_ROWS = 20_000
@@ -25,7 +26,8 @@ class ImportRun:
     def __init__(self, recipe: Recipe, writer: VersionWriter, on_bad_label: str, sources: list[dict],
                  options: dict | None = None):
         """`sources` is the list in the version's params that records each input file's name and sha256;
-        `options` holds recipe-specific choices (guard: {"task": "prompt"})."""
+        `options` holds the recipe's import options by name (`Importer.options`, e.g. {"task": "prompt"}).
+        It satisfies the `ImportRun` protocol of backend.recipes.importing, which importers are written against."""
         self.recipe, self.writer, self.sources = recipe, writer, sources
         self.options = dict(options or {})
         self.labels = LabelTally(recipe, on_bad_label)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from backend.recipes.base import Column, Messages, Recipe
+from backend.recipes.importing import Importer
+from backend.recipes.scoring import Scorer
 
 
 def to_messages(row: dict) -> Messages:
@@ -26,5 +28,14 @@ RECIPE = Recipe(
     label_column="label",
     text_columns=("prompt",),
     to_messages=to_messages,
+    scorer=Scorer(module="backend.recipes.generic.scoring", headline="accuracy", predictions_file=True),
     description="Bring your own data: map its columns onto prompt / response / label / system.",
+    importer=Importer(
+        module="backend.recipes.generic.importer",
+        description=("CSV, TSV, JSONL, a JSON list or Parquet. Columns named prompt (required), response, label, "
+                     "system and id are used as they are; map other names onto them (e.g. prompt <- question). "
+                     "All other columns are kept as text."),
+        accepts_mapping=True,
+        mapping_box=True,
+    ),
 )

@@ -4,8 +4,14 @@ from __future__ import annotations
 import re
 
 from backend.recipes.base import Column, Messages, Recipe, TraceTemplate, loads_json
+from backend.recipes.demos import DemoSpec
+from backend.recipes.importing import ImportOption, Importer
+from backend.recipes.scoring import PredictionOption, Scorer
 
 TASKS = ("prompt_harm_label", "response_refusal_label", "response_harm_label")
+# GuardReasoner's benchmark files hold one task's gold label: the import option `task` -> the column it fills.
+BENCHMARK_TASK_COLUMNS = {"prompt": "prompt_harm_label", "response": "response_harm_label",
+                          "refusal": "response_refusal_label"}
 
 INSTRUCTION = (
     "You are a classifier for analyzing interactions between humans and AI.\n\n"
@@ -146,6 +152,8 @@ TEMPLATES = (
 
 RECIPE = Recipe(
     name="guard",
+    seed="000",
+    demo=DemoSpec("demo-guard", "backend.recipes.guard.demo"),
     title="Safety classifier (R-SFT, GuardReasoner / WildGuard)",
     columns=(
         Column("id", "text", True, help="stable example id"),
@@ -167,4 +175,40 @@ RECIPE = Recipe(
     template_fields=template_fields,
     parse_output=parse_output,
     gold_labels=gold_labels,
+    scorer=Scorer(
+        module="backend.recipes.guard.scoring",
+        headline="prompt_f1",
+        predictions_file=True,
+        prediction_options=(
+            PredictionOption("task", "Task", "which of GuardReasoner's three tasks the labels are for",
+                             choices=("prompt", "response", "refusal")),
+            PredictionOption("paper_compatible",
+                             "Paper-compatible scoring (GuardReasoner's own evaluate.py, quirks included)",
+                             "GuardReasoner's own scoring, quirks included", widget="paper"),
+        ),
+        confusion_label="prompt_harm_label",
+    ),
+    importer=Importer(
+        module="backend.recipes.guard.importer",
+        description=("WildGuardMix rows (prompt, adversarial, response, prompt_harm_label, response_refusal_label, "
+                     "response_harm_label, subcategory) as JSON, JSONL, CSV or Parquet; GuardReasoner training files "
+                     "({instruction, input, output} with an 'Answers:' block) and benchmark files "
+                     "(0_1_AegisSafetyTest.json ..., the output is one task's gold label: the task comes from the file "
+                     "name or --task); seed 000 samples (content or prompt, optional response, per-policy labels as "
+                     "policy_labels/policies/labels) or its training_data.json {samples, reasoning_traces}."),
+        accepts_mapping=True,
+        options=(ImportOption(
+            name="task",
+            choices=tuple(BENCHMARK_TASK_COLUMNS),
+            applies_to="GuardReasoner benchmark files",
+            label="Task of GuardReasoner benchmark files",
+            help="A benchmark file's label belongs to one task; the published names (0_1_AegisSafetyTest.json, ...) "
+                 "say which. Choose it for files with other names.",
+            cli_help="the task of GuardReasoner benchmark files' gold label (default: from the published file name, "
+                     "e.g. 0_1_AegisSafetyTest.json -> prompt; asked for when the name is unknown)",
+            unset="from the file name",
+        ),),
+        upload_help=("GuardReasoner benchmark files (0_1_AegisSafetyTest.json, ...), WildGuardMix or seed 000 files; "
+                     "a .zip of them works too."),
+    ),
 )

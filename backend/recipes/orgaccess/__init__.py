@@ -4,6 +4,10 @@ from __future__ import annotations
 import re
 
 from backend.recipes.base import Column, Messages, Recipe, TraceTemplate
+from backend.recipes.curating import SplitPreset
+from backend.recipes.demos import DemoSpec
+from backend.recipes.scoring import Scorer
+from backend.recipes.importing import Importer
 
 LABELS = ("full", "partial", "rejected")
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -75,6 +79,13 @@ TEMPLATES = (
 
 RECIPE = Recipe(
     name="orgaccess",
+    seed="003",
+    demo=DemoSpec("demo-orgaccess", "backend.recipes.orgaccess.demo"),
+    split_presets=(SplitPreset(
+        "orgaccess", "OrgAccess (seed 003): per difficulty, 70% of easy and of medium form the training pool, split "
+        "80/20 into train/validation; the other 30% become easy_test / medium_test; all of hard is hard_test. "
+        "Stratified by expected_response inside each difficulty.",
+        group="difficulty", stratify="expected_response", module="backend.recipes.orgaccess.splits"),),
     title="OrgAccess permissions (full / partial / rejected)",
     columns=(
         Column("id", "text", True),
@@ -96,5 +107,17 @@ RECIPE = Recipe(
     template_fields=template_fields,
     parse_output=parse_output,
     gold_labels=gold_labels,
+    scorer=Scorer(module="backend.recipes.orgaccess.scoring", headline="macro_f1", predictions_file=True,
+                  confusion_label="expected_response"),
     description="Stratified difficulty splits, QLoRA, 3-class confusion matrices per difficulty.",
+    importer=Importer(
+        module="backend.recipes.orgaccess.importer",
+        description=("OrgAccess easy-/medium-/hard-00000-of-00001.parquet (or CSV, JSONL, JSON with the same "
+                     "columns): user_role, permissions (a JSON object), query, expected_response "
+                     "(full/partial/rejected), rationale, optional id (kept as source_id; rows are keyed by file and "
+                     "row number) and query_timestamp; difficulty from the file name or a 'difficulty' column."),
+        accepts_mapping=True,
+        upload_help="The released easy/medium/hard-00000-of-00001.parquet files together (or a .zip of them).",
+        bad_label_note="seed 003's split uses every row",
+    ),
 )

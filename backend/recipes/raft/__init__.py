@@ -5,8 +5,14 @@ import json
 import re
 
 from backend.recipes.base import Column, Messages, Recipe, TraceTemplate, loads_json
+from backend.recipes.demos import DemoSpec
+from backend.recipes.scoring import Scorer
+from backend.recipes.importing import CorpusUpload, Importer
 
 DOCUMENTS_TABLE = "documents"
+EXAMPLES_SUMMARY_KEY = "raft"  # where `raft build` keeps its statistics in the new version's summary
+# MSRS's query files, queries_<split>.json; the importer reads them, an upload moves loose ones next to documents/.
+QUERY_FILE = re.compile(r"^queries_(?P<split>[A-Za-z0-9]+)\.(json|jsonl|ndjson)$", re.I)
 
 
 def instruction(documents: list[str], question: str) -> str:
@@ -41,13 +47,13 @@ def parse_output(text: str) -> dict:
     return {"answer": answer, "quotes": [q.strip() for q in _QUOTE.findall(text)]}
 
 
-def attach_gold_texts(frame, version):
+def attach_gold_texts(frame, load_table):
     """Rows from an import carry gold document ids; prompts need their texts, from the documents table."""
-    if "gold_texts" in frame.columns or DOCUMENTS_TABLE not in version.tables:
+    if "gold_texts" in frame.columns:
         return frame
-    from backend.data.store import load_frame
-
-    docs = load_frame(version, DOCUMENTS_TABLE, columns=["doc_id", "text"])
+    docs = load_table(DOCUMENTS_TABLE, ["doc_id", "text"])
+    if docs is None:
+        return frame
     text_of = dict(zip(docs["doc_id"], docs["text"]))
     frame = frame.copy()
     frame["gold_texts"] = [json.dumps([text_of.get(d, "") for d in loads_json(ids, [])], ensure_ascii=False)
@@ -82,6 +88,8 @@ TEMPLATES = (
 
 RECIPE = Recipe(
     name="raft",
+    seed="002",
+    demo=DemoSpec("demo-raft", "backend.recipes.raft.demo"),
     title="RAFT retrieval-augmented QA (MSRS Story-QA)",
     columns=(
         Column("id", "text", True, help="query id"),
@@ -98,5 +106,20 @@ RECIPE = Recipe(
     template_fields=template_fields,
     parse_output=parse_output,
     attach_context=attach_gold_texts,
+    scorer=Scorer(module="backend.recipes.raft.scoring", headline="token_f1", predictions_file=True),
+    documents_table=DOCUMENTS_TABLE,
     description="Embed + FAISS retrieval, oracle/distractor examples with quoted CoT answers.",
+    importer=Importer(
+        module="backend.recipes.raft.importer",
+        description=("An MSRS-style folder (or its parent, or on the Data page a .zip of it or its files uploaded "
+                     "together): documents/*.txt, one chapter per file named by doc id (e.g. ACID_BATH_1.txt), and "
+                     "queries_train/dev/test.json, each one JSON object keyed by query id with {query, squality_query, "
+                     "gold_documents, answer} (a JSON list or JSONL of such records also works); queries_all.json is "
+                     "used only when the split files are absent."),
+        upload_help=("An MSRS corpus: one .zip of the story folder (documents/*.txt and queries_*.json), or the "
+                     "documents' .txt files and the queries_*.json files selected together."),
+        corpus=CorpusUpload(index_files=QUERY_FILE,
+                            missing_hint="upload a .zip of the MSRS story folder, or the documents' .txt files "
+                                         "together with queries_train/dev/test.json"),
+    ),
 )

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from backend.errors import DataError
 from backend.recipes.base import Column, Messages, Recipe, loads_json
+from backend.recipes.curating import Control, CurateFilter
+from backend.recipes.demos import DemoSpec
+from backend.recipes.importing import Importer
+from backend.recipes.scoring import Scorer
 
 PRINCIPLES = ("ahimsa", "sacca", "karuna", "panna", "upekkha")
 PRINCIPLE_WEIGHTS = {"ahimsa": 0.25, "sacca": 0.20, "karuna": 0.25, "panna": 0.20, "upekkha": 0.10}
@@ -101,8 +105,30 @@ def export_record(row: dict) -> dict:
     }
 
 
+# The Data page's SAIGE sliders (backend/recipes/saige/filter.py applies them), in place of column filters.
+CURATE_FILTER = CurateFilter(
+    module="backend.recipes.saige.filter",
+    controls=((
+        Control("max_harm", "Max harm", 0.0, 1.0, 0.01, help="keep experiences with actual_harm at or below this"),
+        Control("min_buddhist", "Min weighted Buddhist score", 0.0, 10.0, 0.1,
+                help="0.25 ahimsa + 0.20 sacca + 0.25 karuna + 0.20 panna + 0.10 upekkha"),
+        Control("min_alignment", "Min alignment level", choices=ALIGNMENT_LEVELS,
+                help="the stored alignment level; good = good or excellent"),
+    ),),
+    more_title="Per-principle minimums, per-harm maximums, difficulty",
+    more_controls=(
+        tuple(Control(f"min_{p}", p, 0.0, 10.0, 0.5, default=0.0) for p in PRINCIPLES),
+        tuple(Control(f"max_{d}", d, 0.0, 1.0, 0.05, default=1.0) for d in HARM_DIMENSIONS),
+        (Control("difficulty", "Difficulty", 1, 5, default=(1, 5)),),
+    ),
+    charts=(("actual_harm", "Harm"), ("buddhist_weighted", "Weighted Buddhist score")),
+)
+
 RECIPE = Recipe(
     name="saige",
+    seed="001",
+    demo=DemoSpec("demo-saige", "backend.recipes.saige.demo"),
+    curate_filter=CURATE_FILTER,
     title="SAIGE experiences to SFT",
     columns=(
         Column("id", "text", True, help="experience id"),
@@ -136,5 +162,11 @@ RECIPE = Recipe(
     format_messages=format_messages,
     export_columns=EXPORT_COLUMNS,
     export_record=export_record,
+    scorer=Scorer(module="backend.recipes.saige.scoring", headline="rouge_l"),
     description="Filter a SAIGE DB with harm and Buddhist principle sliders; the responses are the targets.",
+    importer=Importer(
+        module="backend.recipes.saige.importer",
+        description=("A SAIGE SQLite database (saige.db) with tables scenarios and experiences; each experience "
+                     "is joined to its scenario."),
+    ),
 )

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.data.importers.normalise import apply_mapping
-from backend.data.importers.pipeline import ImportRun
-from backend.data.importers.readers import column_names, expand_paths, iter_records
 from backend.errors import DataError
-
-DESCRIPTION = ("CSV, TSV, JSONL, a JSON list or Parquet. Columns named prompt (required), response, label, system "
-               "and id are used as they are; map other names onto them (e.g. prompt <- question). "
-               "All other columns are kept as text.")
-ACCEPTS_MAPPING = True
+from backend.formats.files import expand_paths
+from backend.formats.records import column_names, iter_records
+from backend.formats.values import apply_mapping
+from backend.recipes.importing import ImportRun
 
 
 def _check_columns(name: str, columns: list[str], mapping: dict[str, str]) -> None:

@@ -12,15 +12,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from backend.data.importers.normalise import to_float
-from backend.data.importers.pipeline import ImportRun
-from backend.data.importers.readers import Where, describe, require_exists
 from backend.errors import DataError, LabError
+from backend.formats.files import require_exists
+from backend.formats.values import to_float
+from backend.formats.where import Where, describe
+from backend.recipes.importing import ImportRun
 from backend.recipes.saige import HARM_DIMENSIONS, PRINCIPLES, alignment_level, weighted_score
-
-DESCRIPTION = ("A SAIGE SQLite database (saige.db) with tables scenarios and experiences; each experience "
-               "is joined to its scenario.")
-ACCEPTS_MAPPING = False
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 FETCH_ROWS = 5_000

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from backend.errors import DataError
+from backend.formats.files import file_format, require_exists
+from backend.formats.where import Where, describe
 
 MAX_FIELD_CHARS = 1_000_000
 MAX_RECORD_BYTES = 4 * 1024 * 1024
@@ -27,74 +27,15 @@ MAX_JSON_DOCUMENT_BYTES = 512 * 1024 * 1024
 READ_CHUNK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 5_000
 
-FORMATS = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
-    ".parquet": "parquet", ".pq": "parquet",
-}
-SUPPORTED_EXTENSIONS = ", ".join(FORMATS)
 _NON_WHITESPACE = re.compile(r"\S")
 # raw_decode reports a value cut by the end of the buffer (e.g. `tr` of `true`) a few characters before the end.
 _CUT_VALUE_MARGIN = 16
 
 
 @dataclass(frozen=True)
-class Where:
-    """A place in an input file, for error messages."""
-
-    file: str
-    row: int | None = None
-    line: int | None = None
-    detail: str | None = None
-
-    def error(self, message: str, field: str | None = None) -> DataError:
-        prefix = f"{self.detail}: " if self.detail else ""
-        suffix = f" (line {self.line})" if self.line is not None and self.line != self.row else ""
-        return DataError(prefix + message + suffix, file=self.file, row=self.row, field=field)
-
-
-@dataclass(frozen=True)
 class Record:
     where: Where
     data: dict
-
-
-def file_format(path: Path) -> str:
-    try:
-        return FORMATS[path.suffix.lower()]
-    except KeyError:
-        kind = f"'{path.suffix}'" if path.suffix else "without an extension"
-        raise DataError(f"unsupported file type {kind}: use {SUPPORTED_EXTENSIONS}", file=path.name) from None
-
-
-def require_exists(path: Path) -> Path:
-    if not path.exists():
-        raise DataError("not found: check the path", file=str(path))
-    return path
-
-
-def expand_paths(paths: list[Path]) -> list[Path]:
-    """The data files to read: each given file, and the supported files directly inside each given folder."""
-    files: list[Path] = []
-    for path in paths:
-        require_exists(path)
-        if path.is_dir():
-            inside = sorted(p for p in path.iterdir()
-                            if p.is_file() and p.suffix.lower() in FORMATS and not p.name.startswith("."))
-            if not inside:
-                raise DataError(f"the folder holds no data files ({SUPPORTED_EXTENSIONS})", file=str(path))
-            files.extend(inside)
-        else:
-            file_format(path)
-            files.append(path)
-    return files
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(READ_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _not_utf8(name: str, data: bytes, index: int, byte_offset: int, line: int) -> DataError:
@@ -112,25 +53,6 @@ def _check_record(where: Where, data: Any, size: int) -> Record:
             raise where.error(f"the value is {len(value):,} characters, over the limit of {MAX_FIELD_CHARS:,}",
                               field=str(key))
     return Record(where, data)
-
-
-def describe(value: Any) -> str:
-    """How a value reads in an error message: "text 'abc'", "a list", ..."""
-    if isinstance(value, dict):
-        return "a JSON object"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a true/false value"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, (datetime, date)):
-        return "a date"
-    if isinstance(value, bytes):
-        return "binary data"
-    return f"text {str(value)[:40]!r}"
 
 
 # ---- line-based text: JSONL and CSV ----

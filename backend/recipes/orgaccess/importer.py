@@ -19,16 +19,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from backend.data.importers.normalise import apply_mapping
-from backend.data.importers.pipeline import ImportRun
-from backend.data.importers.readers import Where, describe, expand_paths, iter_records
+from backend.formats.files import expand_paths
+from backend.formats.records import iter_records
+from backend.formats.values import apply_mapping
+from backend.formats.where import Where, describe
+from backend.recipes.importing import ImportRun
 from backend.recipes.orgaccess import DIFFICULTIES
-
-DESCRIPTION = ("OrgAccess easy-/medium-/hard-00000-of-00001.parquet (or CSV, JSONL, JSON with the same columns): "
-               "user_role, permissions (a JSON object), query, expected_response (full/partial/rejected), "
-               "rationale, optional id (kept as source_id; rows are keyed by file and row number) and "
-               "query_timestamp; difficulty from the file name or a 'difficulty' column.")
-ACCEPTS_MAPPING = True
 
 COLUMNS = ("user_role", "query", "expected_response", "rationale", "difficulty", "query_timestamp")
 

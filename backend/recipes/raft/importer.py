@@ -32,21 +32,15 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from backend.data.importers.normalise import to_text
-from backend.data.importers.pipeline import ImportRun
-from backend.data.importers.readers import (MAX_FIELD_CHARS, Where, describe, iter_records, json_top_level,
-                                            load_json_document, read_text, require_exists)
 from backend.errors import DataError, LabError
-from backend.recipes.raft import DOCUMENTS_TABLE
+from backend.formats.files import require_exists
+from backend.formats.records import (MAX_FIELD_CHARS, iter_records, json_top_level, load_json_document,
+                                     read_text)
+from backend.formats.values import to_text
+from backend.formats.where import Where, describe
+from backend.recipes.importing import ImportRun
+from backend.recipes.raft import DOCUMENTS_TABLE, QUERY_FILE
 
-DESCRIPTION = ("An MSRS-style folder (or its parent, or on the Data page a .zip of it or its files uploaded together): "
-               "documents/*.txt, one chapter per file named by doc id (e.g. ACID_BATH_1.txt), and "
-               "queries_train/dev/test.json, each one JSON object keyed by query id with {query, squality_query, "
-               "gold_documents, answer} (a JSON list or JSONL of such records also works); queries_all.json is "
-               "used only when the split files are absent.")
-ACCEPTS_MAPPING = False
-
-QUERY_FILE = re.compile(r"^queries_(?P<split>[A-Za-z0-9]+)\.(json|jsonl|ndjson)$", re.I)
 SPLIT_ORDER = ("train", "dev", "test")
 ALL_SPLIT = "all"
 DOCUMENT_BATCH = 500

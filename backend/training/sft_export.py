@@ -4,6 +4,9 @@ Text formats (tinyllama, mistral, llama3) reproduce seed 001's converter byte fo
 a CSV (the seed's columns) or JSONL ({"text", "id"}) chosen by the output file's extension.
 Chat formats keep the messages: TRL's conversational JSONL, the same as Parquet, and OpenAI's
 fine-tuning JSONL. Rows are streamed in batches and the file appears only once it is complete.
+
+Rows and their messages come from the examples stage (backend/data/examples.py), the same as the trainer's,
+so an exported file holds exactly the chats a training run on that version learns from.
 """
 from __future__ import annotations
 
@@ -20,10 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backend.data import store
-from backend.errors import DataError, LabError
+from backend.data import examples, store
+from backend.errors import LabError
 from backend.recipes import Recipe, get_recipe
 from backend.recipes.base import Messages
+from backend.retrieval.raft_builder import raft_record
 from backend.traces.tokens import count_chats_tokens
 
 FORMATS = {
@@ -37,10 +41,9 @@ FORMATS = {
                   "(raft datasets built with `raft build`; .jsonl)",
 }
 TEXT_FORMATS = ("tinyllama", "mistral", "llama3")
-CHAT_ROLES = ("system", "user", "assistant")
 HISTOGRAM_BINS = 20
 
-Batch = list[tuple[int, dict]]  # (1-based row number in the version, row)
+Batch = examples.Numbered  # (1-based row number in the version, row)
 
 
 @dataclass
@@ -80,20 +83,12 @@ def _mistral(messages: Messages) -> str:
 RENDERERS = {"tinyllama": _tinyllama, "mistral": _mistral, "llama3": _llama3}
 
 
-def _check_roles(messages: Messages) -> Messages:
-    for m in messages:
-        if m.get("role") not in CHAT_ROLES:
-            raise LabError(f"chat role {m.get('role')!r} cannot be exported; use {', '.join(CHAT_ROLES)}")
-    return messages
-
-
 def render_text(row: dict, recipe_name: str, fmt: str) -> str:
     """One example in a text format (tinyllama, mistral or llama3)."""
     if fmt not in RENDERERS:
         raise LabError(f"{fmt!r} is not a text format; choose one of {', '.join(TEXT_FORMATS)}")
     recipe = get_recipe(recipe_name)
-    messages = recipe.messages_for_format(recipe.plain_row(row), fmt)
-    return RENDERERS[fmt](_check_roles(messages))
+    return RENDERERS[fmt](examples.chat_messages(recipe, recipe.plain_row(row), fmt))
 
 
 def _container(fmt: str, out: Path) -> str:
@@ -107,40 +102,6 @@ def _container(fmt: str, out: Path) -> str:
     if suffix != expected:
         raise LabError(f"{out}: format {fmt!r} is written as {expected}, not {suffix or 'no extension'!r}")
     return expected[1:]
-
-
-def _rows(dv: store.DatasetVersion, recipe: Recipe, split: str | None) -> Iterator[Batch]:
-    """The version's rows as (1-based row number, row), batch by batch, limited to one split when asked."""
-    start = 1
-    for frame in store.iter_batches(dv):
-        numbers = range(start, start + len(frame))
-        start += len(frame)
-        if split is not None:
-            keep = (frame["split"] == split).to_numpy()
-            frame, numbers = frame[keep], [n for n, k in zip(numbers, keep) if k]
-        yield [(n, recipe.plain_row(row)) for n, row in zip(numbers, frame.to_dict("records"))]
-
-
-def _messages(dv: store.DatasetVersion, recipe: Recipe, number: int, row: dict, fmt: str | None = None) -> Messages:
-    """The row's chat (for a text format when `fmt` is one); a row the recipe cannot read is reported by number."""
-    try:
-        return _check_roles(recipe.messages_for_format(row, fmt) if fmt in RENDERERS else recipe.to_messages(row))
-    except DataError as exc:
-        raise DataError(exc.reason, file=dv.ref, row=number, field=exc.field) from exc
-    except LabError as exc:
-        raise DataError(str(exc), file=dv.ref, row=number) from exc
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"cannot turn this row into chat messages ({exc})", file=dv.ref, row=number) from exc
-
-
-def _check_split(dv: store.DatasetVersion, split: str | None) -> None:
-    if split is None:
-        return
-    if "split" not in dv.columns:
-        raise LabError(f"dataset {dv.ref} has no splits; split it first or export all rows")
-    present = sorted(str(s) for s in store.load_frame(dv, columns=["split"])["split"].dropna().unique())
-    if split not in present:
-        raise LabError(f"dataset {dv.ref} has no split {split!r} (splits: {', '.join(present) or 'none'})")
 
 
 @contextmanager
@@ -175,7 +136,7 @@ def _write_text(dv: store.DatasetVersion, batches: Iterator[Batch], recipe: Reci
             writer.writeheader()
         for batch in batches:
             for number, row in batch:
-                text = render(_messages(dv, recipe, number, row, fmt))
+                text = render(examples.row_messages(dv, recipe, number, row, fmt))
                 if writer is not None:
                     writer.writerow({"text": text, **recipe.export_values(row)})
                 else:
@@ -184,17 +145,13 @@ def _write_text(dv: store.DatasetVersion, batches: Iterator[Batch], recipe: Reci
     return rows
 
 
-def _chat(dv: store.DatasetVersion, recipe: Recipe, number: int, row: dict) -> Messages:
-    return [{"role": m["role"], "content": m["content"]} for m in _messages(dv, recipe, number, row)]
-
-
 def _write_jsonl_messages(dv: store.DatasetVersion, batches: Iterator[Batch], recipe: Recipe, fmt: str,
                           tmp: Path) -> int:
     rows = 0
     with open(tmp, "w", encoding="utf-8", newline="") as f:
         for batch in batches:
             for number, row in batch:
-                record = {"messages": _chat(dv, recipe, number, row)}
+                record = {"messages": examples.row_messages(dv, recipe, number, row)}
                 if fmt == "messages-jsonl":
                     record["id"] = _row_id(row)
                 _write_json_line(f, record)
@@ -203,8 +160,6 @@ def _write_jsonl_messages(dv: store.DatasetVersion, batches: Iterator[Batch], re
 
 
 def _write_raft(dv: store.DatasetVersion, batches: Iterator[Batch], tmp: Path) -> int:
-    from backend.retrieval.raft_builder import raft_record
-
     if "instruction" not in dv.columns:
         raise LabError(f"{dv.ref} has no RAFT examples yet: build them first (`raft build {dv.dataset}`)")
     rows = 0
@@ -230,7 +185,7 @@ def _write_parquet_messages(dv: store.DatasetVersion, batches: Iterator[Batch], 
                 continue
             table = pa.Table.from_pydict(
                 {"id": [_row_id(row) for _, row in batch],
-                 "messages": [_chat(dv, recipe, number, row) for number, row in batch]},
+                 "messages": [examples.row_messages(dv, recipe, number, row) for number, row in batch]},
                 schema=PARQUET_SCHEMA,
             )
             writer.write_table(table)
@@ -245,9 +200,8 @@ def export_dataset(ref: str, fmt: str, out: str | Path, *, split: str | None = N
     out = Path(out)
     container = _container(fmt, out)
     dv = store.resolve(ref)
-    _check_split(dv, split)
     recipe = get_recipe(dv.recipe)
-    batches = _rows(dv, recipe, split)
+    batches = examples.iter_rows(dv, split)  # checks the split now, before the output file is begun
     with _atomic_path(out) as tmp:
         if fmt in TEXT_FORMATS:
             rows = _write_text(dv, batches, recipe, fmt, container, tmp)
@@ -267,11 +221,11 @@ def token_length_stats(ref: str, *, encoding: str = "o200k_base", max_seq_length
     if max_seq_length < 1:
         raise LabError(f"max_seq_length must be at least 1, not {max_seq_length}")
     dv = store.resolve(ref)
-    _check_split(dv, split)
     recipe = get_recipe(dv.recipe)
     lengths: list[int] = []
-    for batch in _rows(dv, recipe, split):
-        lengths.extend(count_chats_tokens([_messages(dv, recipe, number, row) for number, row in batch], encoding))
+    for batch in examples.iter_rows(dv, split):
+        lengths.extend(count_chats_tokens([examples.row_messages(dv, recipe, number, row) for number, row in batch],
+                                          encoding))
     stats = {"rows": len(lengths), "max_seq_length": max_seq_length, "encoding": encoding}
     if not lengths:
         return {**stats, "mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0, "over": 0, "over_pct": 0.0,

@@ -37,19 +37,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from backend.data.importers.normalise import apply_mapping, parse_json_text
-from backend.data.importers.pipeline import ImportRun
-from backend.data.importers.readers import (Where, describe, expand_paths, file_format, iter_records,
-                                            json_top_level, load_json_document)
 from backend.errors import DataError
-
-DESCRIPTION = ("WildGuardMix rows (prompt, adversarial, response, prompt_harm_label, response_refusal_label, "
-               "response_harm_label, subcategory) as JSON, JSONL, CSV or Parquet; GuardReasoner training files "
-               "({instruction, input, output} with an 'Answers:' block) and benchmark files (0_1_AegisSafetyTest.json "
-               "..., the output is one task's gold label: the task comes from the file name or --task); seed 000 "
-               "samples (content or prompt, optional response, per-policy labels as policy_labels/policies/labels) "
-               "or its training_data.json {samples, reasoning_traces}.")
-ACCEPTS_MAPPING = True
+from backend.formats.files import expand_paths, file_format
+from backend.formats.records import iter_records, json_top_level, load_json_document
+from backend.formats.values import apply_mapping, parse_json_text
+from backend.formats.where import Where, describe
+from backend.recipes.guard import BENCHMARK_TASK_COLUMNS
+from backend.recipes.importing import ImportRun, OptionNeeded
 
 LABEL_COLUMNS = ("prompt_harm_label", "response_refusal_label", "response_harm_label")
 # Seed 000's six policies; its list form names the violated ones, so the others are safe.
@@ -118,7 +112,7 @@ def parse_answers(output: Any, where: Where) -> dict[str, Any]:
 
 # ---- GuardReasoner benchmark files ----
 
-TASK_COLUMNS = {"prompt": "prompt_harm_label", "response": "response_harm_label", "refusal": "response_refusal_label"}
+TASK_COLUMNS = BENCHMARK_TASK_COLUMNS
 TASKS = tuple(TASK_COLUMNS)
 ALL_TASKS = "all"
 # GuardReasoner data/benchmark/0_<k>_<name>.json -> the task its gold label belongs to.
@@ -220,18 +214,13 @@ def policy_labels(value: Any, where: Where, field: str) -> dict[str, str] | None
     raise where.error(f"expected per-policy labels as an object or a list, got {describe(value)}", field=field)
 
 
-class TaskNeeded(DataError):
-    """A benchmark file whose label's task neither the user nor the file name gave. The message names no CLI flag
-    or form field: the CLI and the Data page each say where to choose it (`with_hint`)."""
+class TaskNeeded(OptionNeeded):
+    """A benchmark file whose label's task neither the user nor the file name gave (the import option `task`)."""
 
     HINT = "(the import's task: prompt, response or refusal)"
 
     def __init__(self, error: DataError):
-        self.error = error
-        super().__init__(f"{error.reason} {self.HINT}", file=error.file, row=error.row, field=error.field)
-
-    def with_hint(self, hint: str) -> str:
-        return str(self).replace(self.HINT, hint)
+        super().__init__(error, "task", self.HINT)
 
     def __reduce__(self):
         return type(self), (self.error,)

@@ -1,5 +1,8 @@
 """Seed 001's SAIGE filter, vectorised: harm and Buddhist-principle sliders over a normalised SAIGE frame.
 
+The recipe's curate filter (`Recipe.curate_filter`): backend.data.filters stores what it keeps, the
+Data page draws its sliders (`from_controls` turns their values into a `SaigeFilter`).
+
 With the default fields the kept rows, in order, are exactly what seed 001's converter
 (`get_high_quality_experiences`) returns from the same SAIGE database:
 
@@ -14,16 +17,14 @@ The seed's function defaults are 0.3 / 6.0 / good; its pipeline's (and ours) 0.2
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from backend.data import store
-from backend.data.curate import derive_version
-from backend.data.store import DatasetVersion
 from backend.errors import LabError
 from backend.recipes.saige import ALIGNMENT_LEVELS, HARM_DIMENSIONS, PRINCIPLES
 
@@ -53,6 +54,11 @@ def _difficulty(name: str, value: object) -> int | None:
 
 @dataclass
 class SaigeFilter:
+    """The sliders' settings (a `RowFilter`, backend.recipes.curating): validated on creation."""
+
+    title: ClassVar[str] = "SAIGE"
+    params_key: ClassVar[str] = "saige"  # filter_rows stores the settings under params["saige"]
+
     max_harm: float = field(default=0.25, metadata={
         "help": "Keep rows whose actual_harm is at most this (0 harmless .. 1)."})
     min_buddhist: float = field(default=6.5, metadata={
@@ -96,6 +102,12 @@ class SaigeFilter:
         if self.difficulty_min is not None or self.difficulty_max is not None:
             extra.append("difficulty_level")
         return [*BASE_COLUMNS, *extra]
+
+    def mask(self, frame: pd.DataFrame) -> np.ndarray:
+        return saige_mask(frame, self)
+
+    def order(self, frame: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
+        return saige_order(frame, keep)
 
 
 def require_columns(available: "pd.Index | list[str]", needed: list[str], what: str) -> None:
@@ -171,22 +183,6 @@ def apply_saige_filter(frame: pd.DataFrame, f: SaigeFilter) -> pd.DataFrame:
     return frame.take(saige_order(frame, saige_mask(frame, f)))
 
 
-def filter_saige(ref: str, f: SaigeFilter, out: str) -> DatasetVersion:
-    """Store the rows of `ref` that pass `f`, in the seed's order, as a new version of dataset `out`."""
-    source = store.resolve(ref)
-    store.check_output(out, source.recipe)  # the output name, before any work
-    require_columns(source.columns, f.columns(), f"the SAIGE filter on {source.ref}")
-    frame = store.load_frame(source, columns=f.columns() + [c for c in ("seed_rank",) if c in source.columns])
-    rows = saige_order(frame, saige_mask(frame, f))
-    if not len(rows):
-        raise LabError(f"no rows of {source.ref} pass the SAIGE filter ({_describe(f)}); nothing was stored")
-    return derive_version(source, out, "filter", asdict(f), rows, {"kept": int(len(rows)), "of": source.rows})
-
-
-def _describe(f: SaigeFilter) -> str:
-    return ", ".join(f"{k}={v}" for k, v in asdict(f).items() if v not in ({}, None))
-
-
 def _histogram(values: np.ndarray, edges: np.ndarray) -> dict:
     present = values[~np.isnan(values)]
     counts, _ = np.histogram(np.clip(present, edges[0], edges[-1]), bins=edges)
@@ -222,3 +218,17 @@ def saige_distributions(frame: pd.DataFrame) -> dict:
         out["difficulty"] = {**{str(v): int(c) for v, c in zip(values, counts)},
                              "missing": int(len(levels) - len(present))}
     return out
+
+
+FILTER = SaigeFilter
+
+
+def from_controls(values: dict[str, Any]) -> SaigeFilter:
+    """The filter the Data page's sliders describe (see the recipe's `curate_filter`): a principle at 0, a harm
+    dimension at 1 and the difficulty range's ends (1 and 5) mean no limit."""
+    low, high = values["difficulty"]
+    return SaigeFilter(
+        max_harm=values["max_harm"], min_buddhist=values["min_buddhist"], min_alignment=values["min_alignment"],
+        principle_min={p: values[f"min_{p}"] for p in PRINCIPLES if values[f"min_{p}"] > 0},
+        harm_max={d: values[f"max_{d}"] for d in HARM_DIMENSIONS if values[f"max_{d}"] < 1},
+        difficulty_min=low if low > 1 else None, difficulty_max=high if high < 5 else None)
