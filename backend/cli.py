@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from backend import config
 from backend.errors import LabError
+from backend.jobs.status import ACTIVE, JobStatus
 
 MODULES = {"eval": "evaluate"}
 GROUPS = ("data", "jobs", "traces", "train", "eval", "raft", "index", "chat", "models")
@@ -59,7 +60,7 @@ def emit_job(args: argparse.Namespace, job, extra: dict | None = None,
         job = wait(job.id)
         payload.update(status=job.status, error=job.error, **(when_done(job) if when_done else (job.result or {})))
     emit(args, payload, lambda: "\n".join(f"{k}: {v}" for k, v in payload.items() if v is not None))
-    return 0 if payload["status"] in ("queued", "starting", "running", "succeeded") else 1
+    return 0 if payload["status"] in (*ACTIVE, JobStatus.SUCCEEDED) else 1
 
 
 def progress_printer(args: argparse.Namespace) -> Callable[[float, str], None]:

@@ -2,7 +2,8 @@
 import streamlit as st
 
 from ui.common import pick_version
-from ui.data_sections import DATA_PICKERS, browse, curate, export, import_data, leakage, split
+from ui.data_leakage import leakage
+from ui.data_sections import DATA_PICKERS, browse, curate, export, import_data, split
 
 st.title(":material/database: Data")
 

@@ -10,6 +10,7 @@ from backend.evaluation.estimate import DEFAULT_ROWS, estimate_evaluation, sugge
 from backend.evaluation.predictions import as_results, prediction_recipes, score_predictions_upload
 from backend.evaluation.runner import EvalRequest, launch_evaluation, list_evaluations, load_results, run_checkpoints
 from backend.jobs import manager
+from backend.jobs.status import JobStatus
 from backend.recipes import get_recipe
 from backend.traces import records
 from backend.traces.teachers import Teacher
@@ -52,7 +53,7 @@ with new_tab:
         source = st.radio("Model", list(SOURCES), horizontal=True, key="evaluate_source")
         request = {"dataset": dv.ref, "split": None if split.startswith("(") else split}
         if source == "A training run":
-            runs = [j for j in manager.list_jobs(kind="train") if j.status in ("succeeded", "cancelled", "running")]
+            runs = [j for j in manager.list_jobs(kind="train") if j.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.RUNNING)]
             run_id = st.selectbox("Run", [j.id for j in runs], key="evaluate_run")
             if run_id:
                 names = ["final", "all"] + [p.name for p in run_checkpoints(Path(manager.get(run_id).job_dir))]

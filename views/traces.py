@@ -6,6 +6,7 @@ import streamlit as st
 from backend import user_secrets
 from backend.data.store import resolve
 from backend.jobs import manager
+from backend.jobs.status import JobStatus
 from backend.preferences import last_teacher
 from backend.recipes import RECIPES
 from backend.traces import records, report
@@ -209,7 +210,7 @@ with run_tab:
 
         live_job(job_id, more=money_and_agreement)
         made = manager.get(job_id)
-        if (job_id == st.session_state.get("traces_job") and made.status == "succeeded"
+        if (job_id == st.session_state.get("traces_job") and made.status == JobStatus.SUCCEEDED
                 and (made.result or {}).get("dataset") and st.session_state.get("traces_made") != job_id):
             st.session_state["traces_made"] = job_id  # its traced dataset is the one the other pages now offer
             set_current_dataset(attempt(resolve, made.result["dataset"]))

@@ -5,6 +5,7 @@ import argparse
 
 from backend.cli import add_json_flag, emit
 from backend.errors import LabError
+from backend.jobs.status import JobStatus
 
 
 def _kv(pairs: list[str] | None, what: str, cast=str) -> dict:
@@ -170,7 +171,7 @@ def cmd_leakage(args):
     payload = {"job_id": job.id, "status": job.status, "error": job.error, **report}
 
     def text():
-        if job.status != "succeeded" or "exact" not in report:
+        if job.status != JobStatus.SUCCEEDED or "exact" not in report:
             return f"job {job.id} {job.status}: {job.error or 'see its log (`python -m backend jobs log ' + job.id + '`)'}"
         lines = [f"{report['exact']} exact and {report['near']} near-duplicate pairs between {report['a']} and "
                  f"{report['b']} (threshold {report['threshold']}; {report['embedded']} texts embedded, "
@@ -181,7 +182,7 @@ def cmd_leakage(args):
         return "\n".join(lines)
 
     emit(args, payload, text)
-    return 0 if job.status == "succeeded" and "exact" in report else 1
+    return 0 if job.status == JobStatus.SUCCEEDED and "exact" in report else 1
 
 
 def _wait_showing_progress(job_id: str, quiet: bool = False, poll: float = 0.5):
@@ -191,7 +192,6 @@ def _wait_showing_progress(job_id: str, quiet: bool = False, poll: float = 0.5):
 
     from backend.jobs import manager
     from backend.jobs.executor import executor_for
-    from backend.jobs.status import JobStatus
 
     shown = None
     while True:

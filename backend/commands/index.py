@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from backend.cli import add_executor_options, add_json_flag, emit, slurm_options_from
+from backend.jobs.status import JobStatus
 from backend.retrieval.options import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, KINDS, MODES
 
 def cmd_build(args):
@@ -24,8 +25,8 @@ def cmd_build(args):
     emit(args, payload, lambda: (
         f"index {name}: {result.get('chunks')} chunks of {result.get('documents')} documents "
         f"({result.get('embedded')} embedded, {result.get('cached')} cached) in {result.get('build_seconds')} s"
-        if job.status == "succeeded" else f"job {job.id} {job.status}: {job.error or 'see its log'}"))
-    return 0 if job.status == "succeeded" else 1
+        if job.status == JobStatus.SUCCEEDED else f"job {job.id} {job.status}: {job.error or 'see its log'}"))
+    return 0 if job.status == JobStatus.SUCCEEDED else 1
 
 def cmd_search(args):
     from backend.retrieval.search import search

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from backend.cli import add_json_flag, emit
+from backend.jobs.status import JobStatus
 
 
 def _line(job) -> str:
@@ -50,7 +51,7 @@ def cmd_wait(args):
 
     job = wait(args.job_id, timeout=args.timeout)
     emit(args, job.to_json(), _line(job))
-    return 0 if job.status == "succeeded" else 1
+    return 0 if job.status == JobStatus.SUCCEEDED else 1
 
 
 def cmd_queue(args):

@@ -34,7 +34,7 @@ def cmd_delete(args):
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    from backend.models.export import FORMATS
+    from backend.models.export import DEFAULT_FORMATS, FORMATS
 
     models = groups.add_parser("models", help="model registry: list, export, delete trained models",
                                description="Every model artifact (adapters, checkpoints, merged, GGUF) of every run.")
@@ -45,8 +45,8 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="export a model as a job: merged safetensors, GGUF, Modelfile, card, hub")
     p.add_argument("model_id", help="JOB/adapter, JOB/checkpoint-N, JOB/merged or JOB/exports/merged")
-    p.add_argument("--formats", nargs="+", choices=FORMATS, default=["merged", "gguf-q8_0", "modelfile", "card"],
-                   help="what to write (default: merged gguf-q8_0 modelfile card)")
+    p.add_argument("--formats", nargs="+", choices=FORMATS, default=list(DEFAULT_FORMATS),
+                   help=f"what to write (default: {' '.join(DEFAULT_FORMATS)})")
     p.add_argument("--hub-repo", help="hub: repository to push to (needs HF_TOKEN and network)")
     p.add_argument("--wait", action="store_true", help="wait for the export job to finish")
     add_executor_options(p)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,27 @@ class JobContext:
             record["eta_s"] = round(elapsed / counts.get("rate_done", done) * (total - done), 1)
         record.pop("rate_done", None)
         append_jsonl(self.job_dir / PROGRESS, record)
+
+    def phase_progress(self, paced: tuple[str, ...], rate_key: str,
+                       describe: Callable[[str, int, int, float | None], str | None]) -> Callable[..., None]:
+        """report(phase=, done=, total=, **extra) for a job that goes through phases (embed, search ...): the
+        ETA counts only the current phase's pace, the paced phases add their throughput under `rate_key`, and
+        each of their steps is logged with describe(phase, done, total, pace) unless that returns None."""
+        phase_started: dict[str, float] = {}
+
+        def report(phase: str, done: int, total: int, **extra) -> None:
+            now = time.time()
+            phase_started.setdefault(phase, now)
+            phase_elapsed = now - phase_started[phase]
+            # progress' ETA divides elapsed time by rate_done; scale it so only this phase's pace counts
+            rate_done = done * (now - self.started) / phase_elapsed if phase_elapsed > 0 else done
+            if phase in paced and done and phase_elapsed > 0:
+                extra[rate_key] = round(done / phase_elapsed, 1)
+            self.progress(phase=phase, done=done, total=total, rate_done=rate_done, **extra)
+            if phase in paced and total and (line := describe(phase, done, total, extra.get(rate_key))):
+                self.log(line)
+
+        return report
 
     def metric(self, **values) -> None:
         append_jsonl(self.job_dir / METRICS, {"ts": time.time(), **values})

@@ -97,21 +97,12 @@ def build_index(dataset: str | DatasetVersion, name: str | None = None, model: s
 
 def run_index_job(ctx: JobContext) -> dict:
     spec = ctx.spec
-    phase_started: dict[str, float] = {}
 
-    def report(phase: str, done: int, total: int, **extra) -> None:
-        now = time.time()
-        phase_started.setdefault(phase, now)
-        # the context's ETA divides elapsed time by rate_done; scale it so only this phase's pace counts
-        phase_elapsed = now - phase_started[phase]
-        rate_done = done * (now - ctx.started) / phase_elapsed if phase_elapsed > 0 else done
-        if phase == "embed" and done and phase_elapsed > 0:
-            extra["chunks_per_s"] = round(done / phase_elapsed, 1)  # embedding throughput of this build
-        ctx.progress(phase=phase, done=done, total=total, rate_done=rate_done, **extra)
-        if phase == "embed" and total:
-            pace = (f" ({extra['chunks_per_s']:,.1f} chunks/s, {(total - done) / extra['chunks_per_s']:,.0f} s left)"
-                    if "chunks_per_s" in extra and extra["chunks_per_s"] > 0 else "")
-            ctx.log(f"embedded {done:,} of {total:,} new chunks{pace}")
+    def line(phase: str, done: int, total: int, pace: float | None) -> str:
+        shown = f" ({pace:,.1f} chunks/s, {(total - done) / pace:,.0f} s left)" if pace else ""
+        return f"embedded {done:,} of {total:,} new chunks{shown}"
+
+    report = ctx.phase_progress(("embed",), "chunks_per_s", line)  # chunks/s: this build's embedding throughput
 
     try:
         meta = build_index(spec["dataset"], name=spec["name"], model=spec.get("model"),

@@ -300,21 +300,12 @@ def _device(ctx: JobContext) -> str:
 
 def run_leakage_job(ctx: JobContext) -> dict:
     spec = ctx.spec
-    phase_started: dict[str, float] = {}
 
-    def steps(phase: str, done: int, total: int, **counts) -> None:
-        now = time.time()
-        phase_started.setdefault(phase, now)
-        phase_elapsed = now - phase_started[phase]
-        # the context's ETA divides elapsed time by rate_done; scale it so only this phase's pace counts
-        rate_done = done * (now - ctx.started) / phase_elapsed if phase_elapsed > 0 else done
-        if phase in ("embed", "search") and done and phase_elapsed > 0:
-            counts["rows_per_s"] = round(done / phase_elapsed, 1)
-        ctx.progress(phase=phase, done=done, total=total, rate_done=rate_done, **counts)
-        if phase in ("embed", "search") and total and done:
-            pace = counts.get("rows_per_s")
-            left = f", {(total - done) / pace:,.0f} s left" if pace else ""
-            ctx.log(f"{_message(phase, done, total)} ({pace or 0:,.1f} rows/s{left})")
+    def line(phase: str, done: int, total: int, pace: float | None) -> str | None:
+        left = f", {(total - done) / pace:,.0f} s left" if pace else ""
+        return f"{_message(phase, done, total)} ({pace or 0:,.1f} rows/s{left})" if done else None
+
+    steps = ctx.phase_progress(("embed", "search"), "rows_per_s", line)
 
     ctx.log(f"leakage of {spec['dataset']}: {spec['a']} against {spec['b']}, threshold {spec['threshold']}")
     try:
