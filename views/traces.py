@@ -19,7 +19,7 @@ from backend.traces.templates import build_items, list_templates, save_template,
 from backend.recipes.base import TraceTemplate
 from ui.common import attempt, pick_version, remembered, set_current_dataset
 from ui.executor import executor_picker
-from ui.jobs import job_controls, live_job
+from ui.jobs import TICK_SECONDS, job_controls, live_job
 
 st.title(":material/psychology: Traces")
 st.caption("Teacher-written reasoning per example (R-SFT, RAFT chain-of-thought, OrgAccess rationales).")
@@ -221,35 +221,44 @@ with browse_tab:
         st.info("No trace jobs yet.")
     else:
         job_id = st.selectbox("Job", trace_jobs, **remembered("traces_browse_job"))
-        led = records.ledger(job_id)
-        spent = report.job_spend(job_id, reference, led=led)
-        summary = report.agreement_summary(job_id, led=led)
-        cols = st.columns(6)
-        cols[0].metric("accepted (per item)", f"{led['accepted']:,} of {led['items']:,}",
-                       help="items whose accepted trace agrees with the gold label (or has none to check)")
-        for col, key in zip(cols[1:], ("rejected", "failed", "pending")):
-            col.metric(key, led[key])
-        cols[4].metric("agreement (per attempt)", "-" if summary["agreement_per_attempt"] is None
-                       else f"{summary['agreement_per_attempt']:.0%}",
-                       help="attempts whose parsed labels agree with the gold label, of all attempts with a gold "
-                            "label; a disagreeing attempt is retried hotter, so this is lower than accepted items")
-        estimated = manager.spec(job_id).get("estimate_usd")
-        if spent.priced:
-            cols[5].metric("spent (USD)", f"{led['usd']:.4f}",
-                           help=f"estimated before the run: {estimated:.4f}" if estimated is not None else None)
-            money = (f"estimate {'-' if estimated is None else f'{estimated:.4f}'} USD vs actual "
-                     f"{led['usd']:.4f} USD")
-        else:
-            cols[5].metric("spent", spent.label, help=spent.would_be or None)
-            money = spent.text
-        st.caption(summary["text"].capitalize() + ".")
-        st.caption(f"Ledger: {led['paid_requests']:,} paid requests, {led['cache_hits']:,} from cache, "
-                   f"{led['input_tokens']:,} input / {led['output_tokens']:,} output tokens; {money}; "
-                   f"possibly billed: {led['possibly_billed_requests']:,} timed-out requests, up to "
-                   + (f"{led['possibly_billed_usd']:.4f} USD (the budget cap counts them in full)."
-                      if spent.priced else f"{spent.label}."))
-        if led["failed"]:
-            st.warning(f"{led['failed']:,} of {led['items']:,} items failed: {led['failed_error']}")
+        running = manager.get(job_id).active
+
+        @st.fragment(run_every=TICK_SECONDS if running else None)
+        def ledger_view() -> None:  # ticks while the job runs, so its counts and money grow on screen
+            led = records.ledger(job_id)
+            spent = report.job_spend(job_id, reference, led=led)
+            summary = report.agreement_summary(job_id, led=led)
+            cols = st.columns(6)
+            cols[0].metric("accepted (per item)", f"{led['accepted']:,} of {led['items']:,}",
+                           help="items whose accepted trace agrees with the gold label (or has none to check)")
+            for col, key in zip(cols[1:], ("rejected", "failed", "pending")):
+                col.metric(key, led[key])
+            cols[4].metric("agreement (per attempt)", "-" if summary["agreement_per_attempt"] is None
+                           else f"{summary['agreement_per_attempt']:.0%}",
+                           help="attempts whose parsed labels agree with the gold label, of all attempts with a gold "
+                                "label; a disagreeing attempt is retried hotter, so this is lower than accepted items")
+            estimated = manager.spec(job_id).get("estimate_usd")
+            if spent.priced:
+                cols[5].metric("spent (USD)", f"{led['usd']:.4f}",
+                               help=f"estimated before the run: {estimated:.4f}" if estimated is not None else None)
+                money = (f"estimate {'-' if estimated is None else f'{estimated:.4f}'} USD vs actual "
+                         f"{led['usd']:.4f} USD")
+            else:
+                cols[5].metric("spent", spent.label, help=spent.would_be or None)
+                money = spent.text
+            st.caption(summary["text"].capitalize() + ".")
+            st.caption(f"Ledger: {led['paid_requests']:,} paid requests, {led['cache_hits']:,} from cache, "
+                       f"{led['input_tokens']:,} input / {led['output_tokens']:,} output tokens; {money}; "
+                       f"possibly billed: {led['possibly_billed_requests']:,} timed-out requests, up to "
+                       + (f"{led['possibly_billed_usd']:.4f} USD (the budget cap counts them in full)."
+                          if spent.priced else f"{spent.label}."))
+            if led["failed"]:
+                st.warning(f"{led['failed']:,} of {led['items']:,} items failed: {led['failed_error']}")
+            if running and not manager.get(job_id).active:
+                st.rerun()  # it just ended: redraw the whole tab (items) and stop ticking
+
+        ledger_view()
+        spent = report.job_spend(job_id, reference)
         status = st.radio("Show", ["accepted", "rejected", "failed", "pending"], horizontal=True,
                           **remembered("traces_browse_status"))
         page = records.items_page(job_id, status=status, limit=200)
