@@ -97,42 +97,62 @@ def cmd_show(args):
          lambda: f"{dv.ref} [{dv.recipe}] {dv.rows} rows, {dv.operation} {dv.params}\n{frame.to_string(max_colwidth=40)}")
 
 
+def _filter_flags() -> dict:
+    """{flag: (the recipes whose curate filter takes it, the FilterFlag)}: each becomes a flag of `data filter`."""
+    from backend.recipes import RECIPES
+
+    found: dict = {}
+    for recipe in RECIPES.values():
+        for flag in recipe.curate_filter.flags if recipe.curate_filter else ():
+            owners, _ = found.setdefault(flag.flag, ([], flag))
+            owners.append(recipe.name)
+    return found
+
+
+def _flag_dest(flag: str) -> str:
+    return "filter_" + flag.lstrip("-").replace("-", "_")
+
+
+def _filter_settings(curate, args) -> dict:
+    """The curate filter's settings from its flags (pairs and ranges always set, as empty or open)."""
+    settings: dict = {}
+    for flag in curate.flags:
+        value = getattr(args, _flag_dest(flag.flag))
+        if flag.kind == "pairs":
+            settings[flag.setting] = _kv(value, flag.flag, float)
+        elif flag.kind == "range":
+            settings.update(zip(flag.setting, _range(value, flag.flag)))
+        elif value is not None:
+            settings[flag.setting] = value
+    return settings
+
+
 def cmd_filter(args):
     from backend.data.filters import filter_rows, parse_where
     from backend.data.store import resolve
-    from backend.recipes import RECIPES, get_recipe
+    from backend.recipes import get_recipe
 
     source = resolve(args.name)
     curate = get_recipe(source.recipe).curate_filter
-    sliders = None
-    slider_args = (args.max_harm, args.min_buddhist, args.min_alignment, args.min_principle, args.max_harm_dim,
-                   args.difficulty)
-    if curate:
-        lo, hi = _range(args.difficulty)
-        sliders = curate.make(
-            **{k: v for k, v in dict(max_harm=args.max_harm, min_buddhist=args.min_buddhist,
-                                      min_alignment=args.min_alignment).items() if v is not None},
-            principle_min=_kv(args.min_principle, "--min-principle", float),
-            harm_max=_kv(args.max_harm_dim, "--max-harm-dim", float),
-            difficulty_min=lo, difficulty_max=hi)
-    elif any(a not in (None, []) for a in slider_args):
-        owners = [r for r in RECIPES.values() if r.curate_filter]
-        raise LabError(f"the {'/'.join(r.curate_filter.title for r in owners)} options apply to "
-                       f"{', '.join(r.name for r in owners)} datasets only; {source.ref} is {source.recipe} "
-                       "(use --where)")
+    sliders = curate.make(**_filter_settings(curate, args)) if curate else None
+    given = [flag for flag in _filter_flags() if getattr(args, _flag_dest(flag)) not in (None, [])]
+    if given and not (curate and set(given) <= {f.flag for f in curate.flags}):
+        owners = sorted({name for flag in given for name in _filter_flags()[flag][0]})
+        raise LabError(f"{', '.join(given)} apply to {', '.join(owners)} datasets only; {source.ref} is "
+                       f"{source.recipe} (use --where)")
     dv = filter_rows(source.ref, [parse_where(w) for w in args.where or []], args.out, sliders=sliders)
     emit(args, _version_json(dv, kept=dv.rows, of=source.rows),
          f"{dv.ref}: kept {dv.rows} of {source.rows} rows from {source.ref}")
 
 
-def _range(text: str | None) -> tuple[int | None, int | None]:
+def _range(text: str | None, flag: str) -> tuple[int | None, int | None]:
     if not text:
         return None, None
     lo, sep, hi = text.partition("-")
     try:
         return (int(lo), int(hi)) if sep else (int(lo), int(lo))
     except ValueError:
-        raise LabError(f"--difficulty: expected A-B (e.g. 1-3), got {text!r}") from None
+        raise LabError(f"{flag}: expected A-B (e.g. 1-3), got {text!r}") from None
 
 
 def cmd_dedup(args):
@@ -275,13 +295,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     p = command("filter", cmd_filter, "keep the rows that pass the filters, as a new dataset")
     p.add_argument("name", help="source dataset, NAME or NAME@VERSION")
     p.add_argument("--out", required=True, help="name of the new dataset")
-    p.add_argument("--max-harm", type=float, help="saige: keep actual_harm <= X (default 0.25)")
-    p.add_argument("--min-buddhist", type=float, help="saige: keep weighted Buddhist score >= Y (default 6.5)")
-    p.add_argument("--min-alignment", choices=["low", "moderate", "good", "excellent"],
-                   help="saige: minimum stored alignment level (default good)")
-    p.add_argument("--min-principle", nargs="*", metavar="PRINCIPLE=MIN", help="saige: e.g. karuna=7 sacca=6")
-    p.add_argument("--max-harm-dim", nargs="*", metavar="DIMENSION=MAX", help="saige: e.g. deception=0.1")
-    p.add_argument("--difficulty", metavar="A-B", help="saige: scenario difficulty range, e.g. 1-3")
+    for name, (owners, flag) in _filter_flags().items():  # each recipe's curate filter
+        shape = {"number": {"type": float}, "choice": {"choices": list(flag.choices)}, "pairs": {"nargs": "*"},
+                 "range": {}}[flag.kind]
+        metavar = flag.metavar or name.lstrip("-").replace("-", "_").upper()
+        p.add_argument(name, dest=_flag_dest(name), metavar=metavar, help=f"{', '.join(owners)}: {flag.help}", **shape)
     p.add_argument("--where", nargs="*", metavar="EXPR",
                    help="any recipe: label=harmful, label!=x, 'difficulty in easy,medium', prompt_len>=20, "
                         "score<=0.9, prompt~bomb (contains)")

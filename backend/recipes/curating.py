@@ -58,6 +58,19 @@ class Control:
 
 
 @dataclass(frozen=True)
+class FilterFlag:
+    """A `data filter` flag of a curate filter. Its value sets the filter's field `setting`: a number, one of
+    `choices`, KEY=VALUE pairs (a dict of numbers) or an A-B range (`setting` then names the low and high fields)."""
+
+    flag: str  # e.g. --max-harm
+    setting: str | tuple[str, str]
+    kind: str = "number"  # number | choice | pairs | range
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+
+
+@dataclass(frozen=True)
 class CurateFilter:
     """A recipe's own curate filter. `module` defines FILTER (a `RowFilter` class whose fields are the
     settings; its defaults are the filter's) and from_controls(values) -> FILTER, values by `Control.name`."""
@@ -67,6 +80,7 @@ class CurateFilter:
     more_controls: tuple[tuple[Control, ...], ...] = ()  # rows inside an expander titled `more_title`
     more_title: str = "More"
     charts: tuple[tuple[str, str], ...] = ()  # (column, title): histograms before/after filtering
+    flags: tuple[FilterFlag, ...] = ()  # the CLI's `data filter` flags for it
 
     @property
     def filter_class(self) -> type:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from backend.errors import DataError
 from backend.recipes.base import Column, Messages, Recipe, loads_json
-from backend.recipes.curating import Control, CurateFilter
+from backend.recipes.curating import FilterFlag, Control, CurateFilter
 from backend.recipes.demos import DemoSpec
 from backend.recipes.importing import Importer
 from backend.recipes.scoring import Scorer
@@ -122,6 +122,16 @@ CURATE_FILTER = CurateFilter(
         (Control("difficulty", "Difficulty", 1, 5, default=(1, 5)),),
     ),
     charts=(("actual_harm", "Harm"), ("buddhist_weighted", "Weighted Buddhist score")),
+    flags=(
+        FilterFlag("--max-harm", "max_harm", help="keep actual_harm <= X (default 0.25)"),
+        FilterFlag("--min-buddhist", "min_buddhist", help="keep weighted Buddhist score >= Y (default 6.5)"),
+        FilterFlag("--min-alignment", "min_alignment", "choice", choices=ALIGNMENT_LEVELS,
+                   help="minimum stored alignment level (default good)"),
+        FilterFlag("--min-principle", "principle_min", "pairs", metavar="PRINCIPLE=MIN", help="e.g. karuna=7 sacca=6"),
+        FilterFlag("--max-harm-dim", "harm_max", "pairs", metavar="DIMENSION=MAX", help="e.g. deception=0.1"),
+        FilterFlag("--difficulty", ("difficulty_min", "difficulty_max"), "range", metavar="A-B",
+                   help="scenario difficulty range, e.g. 1-3"),
+    ),
 )
 
 RECIPE = Recipe(
