@@ -5,6 +5,7 @@ with ten versions or ten thousand (the lineage table, which does read them, is d
 """
 from __future__ import annotations
 
+from backend.jobs.status import ACTIVE, JobStatus, sql_in
 from backend.storage.db import connect
 
 
@@ -30,7 +31,7 @@ def overview() -> dict:
             """SELECT COUNT(*) FROM dataset_versions WHERE columns LIKE '%"split"%'""").fetchone()[0]
         jobs = {r["status"]: r["n"] for r in db.query(
             "SELECT status, COUNT(*) AS n FROM jobs WHERE kind = 'train' GROUP BY status")}
-        active = db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'starting', 'running')").fetchone()[0]
+        active = db.execute(f"SELECT COUNT(*) FROM jobs WHERE {sql_in(ACTIVE)}").fetchone()[0]
         evaluations = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
     names = {d["dataset"] for d in datasets if d["versions"]}
     by_recipe: dict[str, int] = {}
@@ -41,7 +42,7 @@ def overview() -> dict:
         "by_recipe": by_recipe,
         "operations": operations,
         "split_versions": split_versions,
-        "succeeded_runs": jobs.get("succeeded", 0),
+        "succeeded_runs": jobs.get(JobStatus.SUCCEEDED, 0),
         "train_jobs": sum(jobs.values()),
         "active_jobs": active,
         "evaluations": evaluations,

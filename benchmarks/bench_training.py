@@ -37,6 +37,7 @@ from backend.data.demo import create_demo_datasets
 from backend.data.store import VersionWriter
 from backend.jobs import manager
 from backend.jobs.files import read_json, read_jsonl
+from backend.jobs.status import ENDED
 from backend.training.data import load_training_data
 from backend.training.spec import TrainSpec
 
@@ -51,7 +52,7 @@ def spec_for(dataset: str, steps: int, **overrides) -> TrainSpec:
 def run_job(spec: TrainSpec) -> tuple[list[dict], dict]:
     job = manager.submit("train", spec.to_json(), resource="cpu")
     status = Path(job.job_dir) / "status.json"
-    while (read_json(status, {}) or {}).get("status") not in manager.FINAL:
+    while (read_json(status, {}) or {}).get("status") not in ENDED:
         time.sleep(1.0)  # a file read, not manager.wait's DB + process checks: the job has both cores to itself
     final = manager.wait(job.id, timeout=60)
     if final.status != "succeeded":

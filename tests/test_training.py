@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from backend.recipes.guard.demo import guard_rows
 from backend.data.store import VersionWriter
+from backend.jobs.status import ENDED, STARTED
 from backend.errors import DataError, LabError
 from backend.jobs import manager
 from backend.jobs.files import read_json, read_jsonl
@@ -109,7 +110,7 @@ def test_lora_job_trains_logs_and_exports(train_env, state):
     spec = tiny_spec(max_steps=40, eval_steps=20, save_steps=20, merge=True, modelfile=True)
     job = manager.submit("train", spec.to_json(), resource="cpu")
     seen = []  # (status, metrics lines) while the job is live
-    while (current := manager.get(job.id)).status not in manager.FINAL:
+    while (current := manager.get(job.id)).status not in ENDED:
         seen.append((current.status, len(metrics(current))))
         time.sleep(0.02)
     final = manager.wait(job.id, timeout=10)
@@ -304,10 +305,10 @@ def test_two_cpu_slots_run_at_most_two_jobs_at_once(train_env):
     both = False
     while True:
         statuses = [manager.get(j.id).status for j in jobs]
-        active = sum(s in manager.ACTIVE for s in statuses)
+        active = sum(s in STARTED for s in statuses)
         most = max(most, active)
         both |= sum(s == "running" for s in statuses) == 2
-        if all(s in manager.FINAL for s in statuses):
+        if all(s in ENDED for s in statuses):
             break
         manager.schedule()
         time.sleep(0.05)

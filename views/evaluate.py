@@ -10,6 +10,7 @@ from backend.evaluation.estimate import DEFAULT_ROWS, estimate_evaluation, sugge
 from backend.evaluation.predictions import as_results, prediction_recipes, score_predictions_upload
 from backend.evaluation.runner import EvalRequest, launch_evaluation, list_evaluations, load_results, run_checkpoints
 from backend.jobs import manager
+from backend.jobs.executor import executor_of
 from backend.jobs.status import JobStatus
 from backend.recipes import get_recipe
 from backend.traces import records
@@ -91,7 +92,7 @@ with new_tab:
         placement = executor_picker("evaluate")
         if any(request.get(k) for k in ("train_job", "base_model", "teacher")):
             try:
-                estimate = estimate_evaluation(EvalRequest(**request), executor="slurm" if placement else "local")
+                estimate = estimate_evaluation(EvalRequest(**request), executor=executor_of(placement or None).name)
                 st.info(f"{estimate.text()}.", icon=":material/timer:")
                 st.caption(f"How: {estimate.basis}.")
             except LabError as exc:

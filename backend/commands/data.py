@@ -269,7 +269,8 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     command("list", cmd_list, "list datasets with their versions and row counts")
 
-    p = command("demo", cmd_demo, "create the demo datasets (demo-guard, demo-saige, demo-raft, demo-orgaccess)")
+    demos = ", ".join(recipe.demo.dataset for recipe in RECIPES.values() if recipe.demo)
+    p = command("demo", cmd_demo, f"create the demo datasets ({demos})")
     p.add_argument("--force", action="store_true", help="import them again as new versions")
     p.add_argument("--seed", type=int, default=0, help="random seed for the generated data")
 

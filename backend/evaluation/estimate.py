@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from backend.errors import LabError
+from backend.jobs.executor import LOCAL_EXECUTOR
 
 SAMPLE_ROWS = 200
 ROOM = 1.25
@@ -138,7 +139,7 @@ def _measured(request, model, executor: str):
     return None
 
 
-def estimate_evaluation(request, executor: str = "local") -> EvalEstimate:
+def estimate_evaluation(request, executor: str = LOCAL_EXECUTOR) -> EvalEstimate:
     """How long `request` (an EvalRequest) will take; raises LabError for a request launch would refuse."""
     from backend.data.store import resolve
     from backend.evaluation.runner import eval_rows, resolve_models

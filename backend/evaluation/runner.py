@@ -53,7 +53,8 @@ class EvalRequest:
     budget_usd: float | None = field(default=None, metadata={"help": "teacher: stop before spending more",
                                                               "valid": replace(USD, cli="--budget-usd")})
     distractors: int = field(default=0, metadata={
-        "help": "raft: also score the same questions with this many extra retrieved non-gold documents",
+        "help": "datasets with a documents table: also score the same questions with this many extra retrieved "
+                "non-gold documents",
         "valid": Range(0, 1000, integer=True)})
 
     def __post_init__(self):
@@ -176,7 +177,7 @@ def run_eval_job(ctx: JobContext) -> dict:
     stressed_rows = None
     if int(spec.get("distractors") or 0) > 0:
         if recipe.documents_table is None:
-            raise LabError("the distractor stress test applies to raft datasets")
+            raise LabError(f"the distractor stress test needs a documents table; {version.ref} ({version.recipe}) has none")
         from backend.evaluation.stress import with_distractors
 
         stressed_rows = [recipe.plain_row(r) for r in with_distractors(frame, version, int(spec["distractors"])).to_dict(orient="records")]

@@ -69,6 +69,14 @@ class Executor(ABC):
         """For a job's view: the host it runs on, "Slurm job 1234"."""
 
 
+def executor_of(options) -> Executor:
+    """Where a launch goes: the executor that takes resource options (Slurm) when some are given, else this
+    machine's queue."""
+    if options is None:
+        return executor_for(LOCAL_EXECUTOR)
+    return next(executor_for(name) for name in EXECUTORS if executor_for(name).takes_options)
+
+
 def executor_for(name: str) -> Executor:
     if name not in _EXECUTORS:
         raise LabError(f"unknown executor {name!r}; known: {', '.join(_EXECUTORS)}")
@@ -85,11 +93,11 @@ def job_env(owner: str) -> dict[str, str]:
     """What a job process needs to find the lab: the state dir, who it acts for, extra job kinds, whether several
     people share this server (the key rules of backend/keys.py). The rest of a job's environment is the
     allowlist of backend/jobs/environment.py: no secret is ever in it."""
-    env = {"FTLAB_STATE": str(state_path()), "FTLAB_USER": owner, "PYTHONUNBUFFERED": "1"}
+    env = {config.STATE: str(state_path()), config.USER: owner, "PYTHONUNBUFFERED": "1"}
     if config.job_plugins():
         env[config.JOB_PLUGINS] = ",".join(config.job_plugins())
     if multi_user():
-        env["FTLAB_MULTI_USER"] = "1"
+        env[config.MULTI_USER] = "1"
     return env
 
 

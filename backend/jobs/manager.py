@@ -18,18 +18,15 @@ from backend import keys
 from backend.config import state_path
 from backend.errors import LabError
 from backend.jobs import rows, slurm
-from backend.jobs.executor import EXECUTOR, ROOT, executor_for, reconcile_all, runner_argv  # noqa: F401 - callers import them from here too
+from backend.jobs.executor import executor_for, executor_of, reconcile_all, runner_argv  # noqa: F401 - runner_argv: callers import it from here
 from backend.jobs.files import CANCEL_REQUEST, SPEC, STATUS, STDOUT, read_json, tail_text, write_json_atomic
 from backend.jobs.kinds import get_kind
 from backend.jobs.local_executor import LOCAL, slots, user_limits
 from backend.jobs.rows import JobInfo, get
-from backend.jobs.slurm_executor import SLURM
-from backend.jobs.status import ENDED, STARTED, STOPPED, JobStatus
+from backend.jobs.status import ENDED, STOPPED, JobStatus
 from backend.storage.db import now_iso
 from backend.users import current_user, require_owner
 
-ACTIVE = STARTED  # older name of STARTED (a process runs the job), kept for callers
-FINAL = ENDED
 
 
 def spec_hash(spec: dict) -> str:
@@ -42,7 +39,7 @@ def submit(kind: str, spec: dict, title: str | None = None, gpus: int = 0, resou
     overrides the kind's queue (a training job on a CPU-only machine queues as "cpu"). With
     `slurm_options` the job goes to the Slurm cluster instead of this machine's queue."""
     job_kind = get_kind(kind)
-    executor = SLURM if slurm_options else LOCAL
+    executor = executor_of(slurm_options)
     executor.check(gpus)
     job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{uuid.uuid4().hex[:6]}"
     job_dir = state_path("runs") / job_id

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend import config
-from backend.jobs.executor import executor_for
+from backend.jobs.executor import LOCAL_EXECUTOR, executor_for
 from backend.jobs.files import SPEC, read_json
+from backend.jobs.status import STARTED, sql_in
 
 # Libraries that size their thread pools from the environment: OpenMP (torch, faiss), MKL, OpenBLAS (numpy),
 # Rayon (Hugging Face tokenizers).
@@ -64,8 +65,8 @@ def running_cpu_jobs() -> int:
     from backend.storage.db import connect
 
     with connect() as db:
-        rows = list(db.query("SELECT gpus, job_dir, host FROM jobs WHERE status IN ('starting','running') "
-                             "AND executor = 'local'"))
+        rows = list(db.query(f"SELECT gpus, job_dir, host FROM jobs WHERE {sql_in(STARTED)} AND executor = ?",
+                             [LOCAL_EXECUTOR]))
     return sum(1 for row in rows
                if _here(row["host"]) and computes_on_cpu(row["gpus"], read_json(Path(row["job_dir"]) / SPEC, {})))
 

@@ -81,10 +81,6 @@ _SAIGE_START = datetime(2025, 1, 1)
 _SAIGE_SPAN_S = int((datetime(2026, 12, 31, 23, 59, 59) - _SAIGE_START).total_seconds())
 
 
-def timestamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _saige_scenarios(rng: random.Random) -> list[dict]:
     scenarios = []
     for question, harm_type, difficulty, knowledge, facts, critical, *answers in text.SAIGE_QUESTIONS:
