@@ -143,3 +143,40 @@ def test_a_new_folder_is_a_new_workflow_everywhere(tmp_path):
     assert exported["rows"] == 6 and first["messages"][-1]["content"] == "answer 0"
     scored = cli("eval", "predictions", str(predictions), "--recipe", "toy")
     assert scored["accuracy"] == 2 / 3
+
+
+def test_every_backend_name_used_exists():
+    """`from backend.x import name` and `module.name` on an imported backend module point at something that
+    exists: a moved or renamed definition breaks here, not in the one code path a user meets first."""
+    import importlib
+
+    missing = []
+    for path, tree in _sources("backend", "views", "ui", "app.py", "benchmarks", "tests"):
+        aliases: dict[str, str] = {}  # local name -> backend module it is bound to
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("backend"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if hasattr(module, alias.name):
+                        value = getattr(module, alias.name)
+                        if type(value).__name__ == "module":
+                            aliases[alias.asname or alias.name] = value.__name__
+                        continue
+                    try:
+                        aliases[alias.asname or alias.name] = importlib.import_module(f"{node.module}.{alias.name}").__name__
+                    except ModuleNotFoundError:
+                        missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("backend.") and alias.asname:
+                        aliases[alias.asname] = importlib.import_module(alias.name).__name__
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and isinstance(node.ctx, ast.Load)):
+                module = importlib.import_module(aliases[node.value.id])
+                if not hasattr(module, node.attr):
+                    try:
+                        importlib.import_module(f"{module.__name__}.{node.attr}")
+                    except ModuleNotFoundError:
+                        missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {module.__name__}.{node.attr}")
+    assert not missing, "names that do not exist:\n" + "\n".join(missing)

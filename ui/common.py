@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any, Callable
 
 import pandas as pd
@@ -79,12 +80,14 @@ def _chose_version(key: str, name: str) -> None:
     set_current_dataset(None, st.session_state.get(f"{key}_version_{name}"), name=name)
 
 
-def pick_version(key: str, label: str = "Dataset", recipe: str | None = None) -> store.DatasetVersion | None:
+def pick_version(key: str, label: str = "Dataset",
+                 recipe: str | Collection[str] | None = None) -> store.DatasetVersion | None:
     """Dataset and version selectors; returns the chosen version or None when there are no datasets.
 
     Every picker shows the session's current dataset (the one last made or chosen, on any page) when it
     offers it, else what it showed last; a ?dataset=NAME deep link chooses once."""
-    datasets = [d for d in store.list_datasets() if d["versions"] and (recipe is None or d["recipe"] == recipe)]
+    recipes = [recipe] if isinstance(recipe, str) else recipe  # one recipe or several (None: any)
+    datasets = [d for d in store.list_datasets() if d["versions"] and (recipes is None or d["recipe"] in recipes)]
     if not datasets:
         st.info("No datasets yet. Import one in the Import tab, or load the demo data from the Home page.")
         return None

@@ -13,14 +13,14 @@ from ui.common import attempt, pick_version
 from ui.jobs import live_job
 
 MODES = ("hybrid", "dense", "bm25")
-# The recipe whose versions carry a documents corpus (the pickers below filter by one recipe).
-CORPUS_RECIPE = next(name for name, recipe in RECIPES.items() if recipe.documents_table)
+# The recipes whose versions carry a documents corpus.
+CORPUS_RECIPES = [name for name, recipe in RECIPES.items() if recipe.documents_table]
 
 st.title(":material/search: Retrieval")
 build_tab, search_tab, evaluate_tab, raft_tab = st.tabs(["Index", "Search", "Evaluate", "RAFT examples"])
 
 with build_tab:
-    dv = pick_version("retrieval_build", recipe=CORPUS_RECIPE)
+    dv = pick_version("retrieval_build", recipe=CORPUS_RECIPES)
     if dv:
         a, b, c, d = st.columns(4)
         model = a.text_input("Embedding model", "all-MiniLM-L6-v2", key="retrieval_model",
@@ -80,7 +80,7 @@ with evaluate_tab:
                            "documents rank by their best chunk.")
 
 with raft_tab:
-    dv = pick_version("retrieval_raft", recipe=CORPUS_RECIPE)
+    dv = pick_version("retrieval_raft", recipe=CORPUS_RECIPES)
     if dv:
         a, b, c, d = st.columns(4)
         index = a.selectbox("Distractors from", ["(random documents)"] + names, key="retrieval_raft_index")

@@ -5,7 +5,7 @@ import argparse
 
 from backend.cli import add_json_flag, emit
 from backend.errors import LabError
-from backend.jobs.status import JobStatus
+from backend.jobs.status import ENDED, JobStatus
 
 
 def _kv(pairs: list[str] | None, what: str, cast=str) -> dict:
@@ -224,7 +224,7 @@ def _wait_showing_progress(job_id: str, quiet: bool = False, poll: float = 0.5):
             eta = f", ETA {progress['eta_s']:,.0f} s" if progress.get("eta_s") is not None else ""
             print(f"[{progress.get('phase', job.status)}] {progress.get('done', 0):,} of {progress.get('total', 0):,}"
                   f"{pace}{eta}", file=sys.stderr, flush=True)
-        if job.status in manager.FINAL:
+        if job.status in ENDED:
             return job
         if job.status == JobStatus.QUEUED:
             executor_for(job.executor).schedule()

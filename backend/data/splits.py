@@ -17,12 +17,12 @@ import pandas as pd
 
 from backend.allocation import largest_remainder
 from backend.data import store
+from backend.data.examples import SPLIT_COLUMN, missing_split  # noqa: F401 - SPLIT_COLUMN: callers import it from here
 from backend.data.store import MAIN_TABLE, DatasetVersion
 from backend.errors import LabError
 from backend.recipes import RECIPES, get_recipe
 from backend.recipes.curating import SplitPreset
 
-SPLIT_COLUMN = "split"
 DEFAULT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 UNNAMED_PARTS = {2: ("train", "test"), 3: ("train", "validation", "test")}
 # Every recipe's split presets by name (`Recipe.split_presets`), and what each does (the CLI and the Data page).
@@ -247,7 +247,7 @@ def load_split(ref: str, split: str) -> pd.DataFrame:
     dv = store.resolve(ref)
     available = split_names(dv)
     if split not in available:
-        raise LabError(f"dataset {dv.ref} has no split {split!r} (splits: {', '.join(available)})")
+        raise missing_split(dv, split, available)
     frame = store.load_frame(dv)
     return frame[frame[SPLIT_COLUMN] == split].reset_index(drop=True)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.errors import LabError
+from backend.training.outputs import EXPORTS
 
 ARCH = "llama"
 SUPPORTED = ("LlamaForCausalLM",)
@@ -179,7 +180,7 @@ def _add_metadata(writer, model_dir: Path, config: dict, quant: str) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     vocab = _vocab(model_dir, int(config["vocab_size"]))
-    writer.add_name(model_dir.parent.parent.name if model_dir.parent.name == "exports" else model_dir.name)
+    writer.add_name(model_dir.parent.parent.name if model_dir.parent.name == EXPORTS else model_dir.name)
     writer.add_context_length(int(config.get("max_position_embeddings") or 2048))
     writer.add_embedding_length(int(config["hidden_size"]))
     writer.add_block_count(int(config["num_hidden_layers"]))

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from backend.data import store
-from backend.data.splits import SPLIT_COLUMN, split_names
+from backend.data.examples import SPLIT_COLUMN, missing_split
+from backend.data.splits import split_names
 from backend.errors import LabError
 from backend.jobs.context import JobContext
 from backend.jobs.files import SPEC, read_json, write_json_atomic
@@ -128,7 +129,7 @@ def _validate(ref: str, a: str, b: str | None, threshold: float, max_pairs: int,
     b_names = [s.strip() for s in b.split(",") if s.strip()] if b else _held_out(available, a)
     for name in [a, *b_names]:
         if name not in available:
-            raise LabError(f"dataset {dv.ref} has no split {name!r} (splits: {', '.join(available)})")
+            raise missing_split(dv, name, available)
     if a in b_names:
         raise LabError(f"split {a!r} cannot be compared with itself")
     for column in columns or []:

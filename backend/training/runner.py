@@ -19,6 +19,7 @@ from backend.jobs.manager import spec_hash
 from backend.training.data import TrainingData, load_training_data
 from backend.training.engines import UNSLOTH, LoadedModel, choose_engine, load_model
 from backend.training.outputs import CHECKPOINTS
+from backend.training.run_outputs import is_checkpoint
 from backend.training.spec import TrainSpec
 
 SAVE_TOTAL_LIMIT = 3
@@ -103,7 +104,7 @@ def build_trainer(spec: TrainSpec, loaded: LoadedModel, data: TrainingData, outp
 
 def latest_checkpoint(folder: Path) -> Path | None:
     """The highest-step checkpoint that was written completely (a kill mid-save leaves one without state)."""
-    whole = [p for p in folder.glob("checkpoint-*") if p.name[11:].isdigit() and (p / TRAINER_STATE).is_file()]
+    whole = [p for p in folder.glob("checkpoint-*") if is_checkpoint(p.name) and (p / TRAINER_STATE).is_file()]
     return max(whole, key=lambda p: int(p.name[11:]), default=None)
 
 

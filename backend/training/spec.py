@@ -123,10 +123,6 @@ class TrainSpec:
         return shlex.join(args)
 
 
-def spec_field_help() -> dict[str, str]:
-    return {f.name: f.metadata.get("help", "") for f in fields(TrainSpec)}
-
-
 def _coerce(name: str, text: str) -> Any:
     f = TrainSpec.__dataclass_fields__.get(name)
     if f is None:

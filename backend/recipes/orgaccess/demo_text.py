@@ -76,4 +76,3 @@ ORG_DEADLINE_SENTENCES = ["This has to be finished by {when}.", "I plan to do it
 ORG_HARD_CONTEXT = ["My director asked for this urgently.", "This is part of the quarterly review.",
                     "The client is waiting on this.", "Legal has already signed off on the project."]
 ORG_PROJECTS = ["Atlas", "Bluebird", "Cobalt", "Delta", "Evergreen", "Falcon", "Granite", "Harbor", "Ion", "Juniper"]
-ORG_ACCESS_LEVELS = ["restricted", "standard", "elevated", "admin"]
