@@ -56,16 +56,22 @@ def cmd_demo(args):
          lambda: "\n".join(f"created {v.ref} ({v.recipe}, {v.rows} rows)" for v in created) or "demo datasets already exist")
 
 
-def _import_options() -> dict:
-    """{option name: (the recipes that take it, the ImportOption)}: each becomes a flag of `data import`."""
+def _declared(declarations, name) -> dict:
+    """{name: (the recipes that declare it, the declaration)} over every recipe; `declarations(recipe)` gives a
+    recipe's declarations (import options, filter flags), `name(declaration)` the key they share."""
     from backend.recipes import RECIPES
 
     found: dict = {}
     for recipe in RECIPES.values():
-        for option in recipe.importer.options if recipe.importer else ():
-            owners, _ = found.setdefault(option.name, ([], option))
+        for declaration in declarations(recipe):
+            owners, _ = found.setdefault(name(declaration), ([], declaration))
             owners.append(recipe.name)
     return found
+
+
+def _import_options() -> dict:
+    """{option name: (the recipes that take it, the ImportOption)}: each becomes a flag of `data import`."""
+    return _declared(lambda r: r.importer.options if r.importer else (), lambda option: option.name)
 
 
 def cmd_import(args):
@@ -99,14 +105,7 @@ def cmd_show(args):
 
 def _filter_flags() -> dict:
     """{flag: (the recipes whose curate filter takes it, the FilterFlag)}: each becomes a flag of `data filter`."""
-    from backend.recipes import RECIPES
-
-    found: dict = {}
-    for recipe in RECIPES.values():
-        for flag in recipe.curate_filter.flags if recipe.curate_filter else ():
-            owners, _ = found.setdefault(flag.flag, ([], flag))
-            owners.append(recipe.name)
-    return found
+    return _declared(lambda r: r.curate_filter.flags if r.curate_filter else (), lambda flag: flag.flag)
 
 
 def _flag_dest(flag: str) -> str:
