@@ -174,6 +174,9 @@ def test_evaluate_shows_each_number_once_scores_a_file_and_starts_from_a_sample(
     fake_orgaccess_evaluation()
     visit(page, url, "evaluate", "Evaluate")
     open_tab(page, "Results")
+    # the results draw after the evaluation picker's rerun: wait for them, on a busy machine too
+    expect(page.get_by_test_id("stMetricLabel").filter(visible=True).filter(has_text="macro_f1").first).to_be_visible(
+        timeout=30_000)
     labels = visible_metric_labels(page)
     assert labels[:3] == ["macro_f1", "accuracy", "unparseable"] and labels.count("macro_f1") == 1, labels
 
