@@ -27,8 +27,9 @@ Numbered = list[tuple[int, dict]]  # (1-based row number in the version, plain r
 
 
 # -- which rows: splits -----------------------------------------------------------------------------------
-def split_names(version: DatasetVersion) -> list[str]:
-    """The version's splits, sorted; none when it has no split column."""
+def splits_present(version: DatasetVersion) -> list[str]:
+    """The version's splits, sorted; none when it has no split column (backend.data.splits.split_names: in the
+    order they were made, and an error when there are none)."""
     if SPLIT_COLUMN not in version.columns:
         return []
     column = store.load_frame(version, columns=[SPLIT_COLUMN])[SPLIT_COLUMN]
@@ -53,7 +54,7 @@ def check_split(version: DatasetVersion, split: "str | Sequence[str] | None", *,
     wanted = [split] if isinstance(split, str) else list(split)
     if SPLIT_COLUMN not in version.columns:
         raise LabError(f"dataset {version.ref} has no splits; split it first or leave the split out")
-    present = split_names(version)
+    present = splits_present(version)
     for name in wanted:
         if name not in present:
             raise missing_split(version, name, present, purpose=purpose, fix=fix)

@@ -94,7 +94,7 @@ def eval_rows(version: DatasetVersion, split: str | None, limit: int | None) -> 
     if examples.SPLIT_COLUMN not in version.columns:
         wanted = None
     elif not split:
-        tests = [s for s in examples.split_names(version) if "test" in s]
+        tests = [s for s in examples.splits_present(version) if "test" in s]
         wanted, split = (tests, ",".join(tests)) if tests else (None, split)
     frame = examples.load_rows(version, wanted, limit=limit)
     if frame.empty:

@@ -28,16 +28,6 @@ from backend.jobs.status import STARTED, JobStatus, sql_in
 from backend.storage.db import connect, transaction
 
 
-def slots() -> dict[str, int]:
-    """Concurrent jobs per resource queue; FTLAB_SLOTS="api=4,gpu=1" overrides the defaults."""
-    return config.slots()
-
-
-def user_limits() -> dict[str, int]:
-    """Per-user caps on the local queue (fair share): FTLAB_USER_LIMITS="jobs=2,gpus=1"; absent = no cap."""
-    return config.user_limits()
-
-
 def _alive(pid: int | None, started: float | None) -> bool:
     if not pid:
         return False
@@ -108,7 +98,7 @@ class LocalExecutor(Executor):
         those who started fewer jobs in the last hour, then first come, first served."""
         reconcile_all()
         started = []
-        limits, caps = slots(), user_limits()
+        limits, caps = config.slots(), config.user_limits()
         with connect() as db, transaction(db):
             running: dict[str, int] = {}
             by_user: dict[str, int] = {}

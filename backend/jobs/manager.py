@@ -14,14 +14,14 @@ import time
 import uuid
 from pathlib import Path
 
-from backend import keys
+from backend import config, keys
 from backend.config import state_path
 from backend.errors import LabError
 from backend.jobs import rows, slurm
 from backend.jobs.executor import executor_for, executor_of, reconcile_all, runner_argv  # noqa: F401 - runner_argv: callers import it from here
 from backend.jobs.files import CANCEL_REQUEST, SPEC, STATUS, STDOUT, read_json, tail_text, write_json_atomic
 from backend.jobs.kinds import get_kind
-from backend.jobs.local_executor import LOCAL, slots, user_limits
+from backend.jobs.local_executor import LOCAL
 from backend.jobs.rows import JobInfo, get
 from backend.jobs.status import ENDED, STOPPED, JobStatus
 from backend.storage.db import now_iso
@@ -79,7 +79,7 @@ def list_jobs(status: str | None = None, kind: str | None = None, owner: str | N
 def queue_summary() -> dict:
     """Per person: running and queued jobs and GPUs held, with the per-user limits and queue slots in force
     (as last reconciled: callers that have not just listed jobs call reconcile() first)."""
-    return {"users": rows.per_user(), "limits": user_limits(), "slots": slots()}
+    return {"users": rows.per_user(), "limits": config.user_limits(), "slots": config.slots()}
 
 
 def cancel(job_id: str) -> JobInfo:

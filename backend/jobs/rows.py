@@ -54,7 +54,7 @@ class JobInfo:
 
     @property
     def can_cancel(self) -> bool:
-        return self.status in ACTIVE
+        return self.active  # anything that has not ended can be stopped
 
     @property
     def can_resume(self) -> bool:

@@ -17,14 +17,6 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
     LOST = "lost"  # its process went away without recording how it ended
 
-    @property
-    def active(self) -> bool:
-        return self in ACTIVE
-
-    @property
-    def ended(self) -> bool:
-        return self in ENDED
-
 
 STARTED = (JobStatus.STARTING, JobStatus.RUNNING)  # it has a process (or a Slurm job runs it): it holds resources
 ACTIVE = (JobStatus.QUEUED, *STARTED)  # not ended: it may still change, so it can be cancelled, not deleted

@@ -67,7 +67,7 @@ def _splits(version: DatasetVersion, spec: TrainSpec) -> tuple[str | None, str |
     none on an unsplit one (every row trains, nothing is held out)."""
     if examples.SPLIT_COLUMN not in version.columns:
         return None, None
-    present = examples.split_names(version)
+    present = examples.splits_present(version)
     return spec.train_split, (spec.eval_split if spec.eval_split in present else None)
 
 
