@@ -203,9 +203,11 @@ def test_evaluate_shows_each_number_once_scores_a_file_and_starts_from_a_sample(
     idle(page)
     type_into(page, "Base URL (empty = OpenAI)", "http://127.0.0.1:9/v1")
     expect(field(page, "Only the first N rows (0 = all)")).to_have_value("50")
+    estimate = page.get_by_test_id("stAlert").filter(has_text="new tokens").filter(visible=True)
+    expect(estimate).to_have_text(re.compile(r"Roughly .+ for 50 rows at up to \d+ new tokens"), timeout=30_000)
+    idle(page)  # the dataset's suggested max tokens and its estimate come from the same, settled, run
     tokens = int(field(page, "Max new tokens").input_value())
     assert tokens < 512
-    estimate = page.get_by_test_id("stAlert").filter(has_text="new tokens").filter(visible=True)
     expect(estimate).to_have_text(re.compile(rf"Roughly .+ for 50 rows at up to {tokens} new tokens"))
 
 
